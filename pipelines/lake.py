@@ -1,0 +1,212 @@
+"""The Parquet lake: table schemas and atomic, idempotent partition writes.
+
+Layout: `<table>/tenant=<id>/date=<YYYY-MM-DD>/<part>.parquet`, where `part` names the writer
+(e.g. `inbound`, `outbound`) so that two assets can own disjoint files of one table. Re-running
+a writer for a date replaces its files for that date exactly, and removes the ones it no longer
+produces; each file appears whole (temp + rename locally, single PUT on S3).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipelines.objects import ObjectStore
+
+UNATTRIBUTED = "_unattributed"
+"""Partition value of quarantined records that have no tenant."""
+
+_ts = pa.timestamp("us", tz="UTC")
+_strings = pa.list_(pa.string())
+
+MESSAGES = pa.schema(
+    [
+        ("tenant_id", pa.string()),
+        ("direction", pa.string()),
+        ("object_key", pa.string()),
+        ("ses_message_id", pa.string()),
+        ("rfc_message_id", pa.string()),
+        ("in_reply_to", pa.string()),
+        ("references", pa.string()),
+        ("reference_ids", _strings),
+        ("thread_index", pa.string()),
+        ("subject", pa.string()),
+        ("subject_normalized", pa.string()),
+        ("from_address", pa.string()),
+        ("from_name", pa.string()),
+        ("to_addresses", _strings),
+        ("cc_addresses", _strings),
+        ("reply_to_addresses", _strings),
+        ("envelope_sender", pa.string()),
+        ("envelope_recipients", _strings),
+        ("sent_at", _ts),
+        ("date_source", pa.string()),
+        ("received_at", _ts),
+        ("size_bytes", pa.int64()),
+        ("chunk_count", pa.int32()),
+        ("text_body", pa.string()),
+        ("body_from_html", pa.bool_()),
+        ("has_html", pa.bool_()),
+        ("attachment_count", pa.int32()),
+        ("attachment_bytes", pa.int64()),
+        ("spam_verdict", pa.string()),
+        ("virus_verdict", pa.string()),
+        ("spf_verdict", pa.string()),
+        ("dkim_verdict", pa.string()),
+        ("dmarc_verdict", pa.string()),
+        ("configuration_set", pa.string()),
+        ("attributed_by", pa.string()),
+        ("parser", pa.string()),
+        ("parse_warnings", _strings),
+    ]
+)
+
+RECIPIENTS = pa.schema(
+    [
+        ("tenant_id", pa.string()),
+        ("direction", pa.string()),
+        ("object_key", pa.string()),
+        ("ses_message_id", pa.string()),
+        ("rfc_message_id", pa.string()),
+        ("role", pa.string()),
+        ("address", pa.string()),
+        ("name", pa.string()),
+        ("domain", pa.string()),
+    ]
+)
+
+ATTACHMENTS = pa.schema(
+    [
+        ("tenant_id", pa.string()),
+        ("direction", pa.string()),
+        ("object_key", pa.string()),
+        ("ses_message_id", pa.string()),
+        ("rfc_message_id", pa.string()),
+        ("filename", pa.string()),
+        ("content_type", pa.string()),
+        ("disposition", pa.string()),
+        ("content_id", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("sha256", pa.string()),
+        ("is_forwarded_message", pa.bool_()),
+    ]
+)
+
+QUARANTINE = pa.schema(
+    [
+        ("tenant_id", pa.string()),
+        ("source", pa.string()),
+        ("source_key", pa.string()),
+        ("line_number", pa.int64()),
+        ("stage", pa.string()),
+        ("reason", pa.string()),
+        ("error", pa.string()),
+        ("size_bytes", pa.int64()),
+        ("first_seen_at", _ts),
+    ]
+)
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "messages": MESSAGES,
+    "recipients": RECIPIENTS,
+    "attachments": ATTACHMENTS,
+    "quarantine": QUARANTINE,
+}
+
+_PARTITION_RE = re.compile(
+    r"^(?P<table>[^/]+)/tenant=(?P<tenant>[^/]+)/date=(?P<date>[0-9-]+)/(?P<part>[^/]+)\.parquet$"
+)
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    key: str
+    rows: int
+    bytes: int
+
+
+def partition_key(table: str, tenant: str, day: date, part: str) -> str:
+    return f"{table}/tenant={tenant}/date={day.isoformat()}/{part}.parquet"
+
+
+def to_parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+class Lake:
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    def replace_partitions(
+        self, table: str, part: str, days: Iterable[date], rows: pa.Table, *, day_column: str
+    ) -> list[WrittenFile]:
+        """Write `rows` of `table` as this part's files for `days`, replacing what was there.
+
+        Each row carries its partition in `tenant_id` (null → UNATTRIBUTED) and in `day_column`
+        (a date, not stored). Files of this part for the given days that the new rows no longer
+        fill are deleted, so a re-run leaves exactly what the run produced.
+        """
+        schema = SCHEMAS[table]
+        days = set(days)
+        tenants = pc.fill_null(rows.column("tenant_id"), UNATTRIBUTED)
+        order = pc.sort_indices(
+            pa.table({"tenant": tenants, "day": rows.column(day_column)}),
+            sort_keys=[("tenant", "ascending"), ("day", "ascending")],
+        )
+        ordered = rows.take(order).select(schema.names).cast(schema)
+        groups = list(
+            zip(tenants.take(order).to_pylist(), rows.column(day_column).take(order).to_pylist(), strict=True)
+        )
+        written: list[WrittenFile] = []
+        start = 0
+        while start < len(groups):
+            end = start
+            while end < len(groups) and groups[end] == groups[start]:
+                end += 1
+            tenant, day = groups[start]
+            if day not in days:
+                raise ValueError(f"row for {day} outside the partitions being written: {sorted(days)}")
+            data = to_parquet_bytes(ordered.slice(start, end - start))
+            key = partition_key(table, tenant, day, part)
+            self.store.put(key, data)
+            written.append(WrittenFile(key, end - start, len(data)))
+            start = end
+        keep = {w.key for w in written}
+        for existing in self.partition_files(table):
+            match = _PARTITION_RE.match(existing)
+            if match and match["part"] == part and date.fromisoformat(match["date"]) in days and existing not in keep:
+                self.store.delete(existing)
+        return written
+
+    def partition_files(self, table: str) -> list[str]:
+        return [info.key for info in self.store.list(f"{table}/") if info.key.endswith(".parquet")]
+
+    def read_table(self, table: str) -> pa.Table:
+        """The whole table with `tenant` and `date` partition columns (for tests and small reads)."""
+        pieces = []
+        for key in self.partition_files(table):
+            match = _PARTITION_RE.match(key)
+            if not match:
+                continue
+            piece = pq.read_table(io.BytesIO(self.store.get(key)), schema=SCHEMAS[table])
+            n = piece.num_rows
+            piece = piece.append_column("tenant", pa.array([match["tenant"]] * n, pa.string()))
+            piece = piece.append_column("date", pa.array([date.fromisoformat(match["date"])] * n, pa.date32()))
+            pieces.append(piece)
+        if not pieces:
+            schema = SCHEMAS[table].append(pa.field("tenant", pa.string())).append(pa.field("date", pa.date32()))
+            return schema.empty_table()
+        return pa.concat_tables(pieces)

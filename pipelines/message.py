@@ -1,0 +1,109 @@
+"""What one parsed mail message holds, independent of how it was parsed.
+
+The MIME parser fills these; tenant attribution, the lake writer and threading read them.
+Message ids are stored bare (no angle brackets); addresses keep their display name and have
+a lower-cased domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+CHUNK_BYTES = 256 * 1024
+"""SES bills inbound mail per started 256 KB chunk."""
+
+
+class MimeParseError(Exception):
+    """The bytes are not a mail message we can use at all (empty, binary, no header block)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    address: str
+    """Normalized `local@domain`: local part kept as written, domain lower-cased."""
+    name: str = ""
+    """Decoded display name, '' when absent."""
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentInfo:
+    filename: str | None
+    content_type: str
+    size_bytes: int
+    """Size of the decoded content."""
+    sha256: str
+    """Hex digest of the decoded content."""
+    disposition: str | None = None
+    """'attachment', 'inline' or None."""
+    content_id: str | None = None
+    is_forwarded_message: bool = False
+    """True for a message/rfc822 part (a forwarded mail kept whole)."""
+
+
+@dataclass(slots=True)
+class SesReceipt:
+    """What SES prepended to an inbound message (absent on outbound mail)."""
+
+    smtp_id: str | None = None
+    """The `with SMTP id …` of SES's Received header: the inbound SES message id."""
+    envelope_recipients: list[str] = field(default_factory=list)
+    """The `for <…>` addresses of SES's Received header (normalized)."""
+    envelope_sender: str | None = None
+    """Return-Path."""
+    received_at: datetime | None = None
+    """Date at the end of SES's Received header, in UTC."""
+    spam_verdict: str | None = None
+    virus_verdict: str | None = None
+    spf_verdict: str | None = None
+    dkim_verdict: str | None = None
+    dmarc_verdict: str | None = None
+
+
+@dataclass(slots=True)
+class ParsedMessage:
+    message_id: str | None
+    """Message-ID without brackets, or None."""
+    in_reply_to: str | None
+    """The In-Reply-To header as written (decoded), or None."""
+    references: str | None
+    """The References header as written (decoded), or None."""
+    reference_ids: list[str]
+    """Every `<id>` token of References then In-Reply-To, bare, in order, without repeats."""
+    subject: str
+    """Decoded subject, whitespace collapsed, no leading/trailing space; '' when absent."""
+    from_: Address | None
+    sender: Address | None
+    reply_to: list[Address]
+    to: list[Address]
+    cc: list[Address]
+    bcc: list[Address]
+    date: datetime | None
+    """Date header in UTC, None when missing or unparseable (see warnings)."""
+    date_raw: str | None
+    ses: SesReceipt
+    forwarded_to: list[str]
+    """Addresses from X-Forwarded-To, Delivered-To and X-Original-To, normalized, without repeats."""
+    headers: dict[str, str]
+    """Selected further headers by lower-case name: thread-index, x-ses-configuration-set,
+    x-ses-message-tags, x-ses-tenant, auto-submitted, list-id, x-mailer, content-language."""
+    text_body: str
+    """The plain-text body; converted from HTML when the message has no text part; '' when none."""
+    body_from_html: bool
+    has_html: bool
+    attachments: list[AttachmentInfo]
+    size_bytes: int
+    parser: str
+    """Which path parsed it: 'fast', 'fallback' or 'stream'."""
+    warnings: list[str]
+    """Short machine-readable flags of what was repaired or missing, e.g. 'date_missing',
+    'date_invalid', 'charset_unknown', 'header_truncated', 'body_truncated', 'bad_base64',
+    'multipart_unterminated'."""
+
+    @property
+    def chunk_count(self) -> int:
+        return max(1, -(-self.size_bytes // CHUNK_BYTES))

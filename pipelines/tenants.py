@@ -1,0 +1,193 @@
+"""The tenant registry (`tenants.yaml`) and attribution of mail to tenants.
+
+Inbound mail is attributed in order of trust: the SQS notification's receipt recipients, the
+envelope recipient in SES's Received header, X-Forwarded-To/Delivered-To, To/Cc on the inbound
+subdomain, then the tenant's public address in To/Cc. Outbound mail: message tag, configuration
+set, then the From domain. Plus-addressing on an inbound address (`caminos+case-12@…`) counts
+as that inbound address, which is how tracking addresses carry their tenant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pipelines.message import ParsedMessage
+from pipelines.objects import open_store
+
+EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+LIST_FIELDS = ("inbound_addresses", "public_addresses", "sending_domains", "configuration_sets")
+TENANT_TAG = "tenant"
+"""The SES message tag whose value is the tenant id."""
+
+
+class TenantRegistryError(ValueError):
+    """The registry is malformed; the message names the entry and the problem."""
+
+
+@dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    inbound_addresses: tuple[str, ...]
+    public_addresses: tuple[str, ...]
+    sending_domains: tuple[str, ...]
+    configuration_sets: tuple[str, ...]
+    extra: dict = field(default_factory=dict, compare=False)
+    """Keys the registry has beyond the known ones, kept for later use."""
+
+
+def canonical_address(address: str) -> str:
+    """Lower-case, with any `+tag` of the local part removed: the form registry lookups use."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+@dataclass(frozen=True)
+class Attribution:
+    tenant_id: str
+    by: str
+    """Which rule decided: notification, ses_envelope, forwarded_to, inbound_address_header,
+    public_address_header, message_tag, configuration_set, from_domain, archive_path."""
+
+
+class TenantRegistry:
+    def __init__(self, tenants: Iterable[Tenant]) -> None:
+        self.tenants = {t.id: t for t in tenants}
+        self._by_inbound = {a: t.id for t in self.tenants.values() for a in t.inbound_addresses}
+        self._by_public = {a: t.id for t in self.tenants.values() for a in t.public_addresses}
+        self._by_domain = {d: t.id for t in self.tenants.values() for d in t.sending_domains}
+        self._by_config_set = {c: t.id for t in self.tenants.values() for c in t.configuration_sets}
+        self._by_id = {t: t for t in self.tenants}
+        self.inbound_domains = {a.rpartition("@")[2] for a in self._by_inbound}
+
+    def __len__(self) -> int:
+        return len(self.tenants)
+
+    def tenant_for_inbound_address(self, address: str) -> str | None:
+        return self._by_inbound.get(canonical_address(address))
+
+    def attribute_inbound(
+        self, message: ParsedMessage, notification_recipients: Iterable[str] = ()
+    ) -> Attribution | None:
+        """The tenant an inbound message belongs to, or None when nothing identifies one."""
+        rules: list[tuple[str, Iterable[str], dict[str, str]]] = [
+            ("notification", notification_recipients, self._by_inbound),
+            ("ses_envelope", message.ses.envelope_recipients, self._by_inbound),
+            ("forwarded_to", message.forwarded_to, self._by_inbound),
+            ("inbound_address_header", _header_addresses(message), self._by_inbound),
+            ("public_address_header", _header_addresses(message), self._by_public),
+        ]
+        for rule, addresses, table in rules:
+            for address in addresses:
+                tenant_id = table.get(canonical_address(address))
+                if tenant_id:
+                    return Attribution(tenant_id, rule)
+        return None
+
+    def attribute_outbound(self, message: ParsedMessage, archive_tenant: str | None = None) -> Attribution | None:
+        """The tenant that sent an outbound message: tag, configuration set, From domain, archive path."""
+        tags = parse_message_tags(message.headers.get("x-ses-message-tags", ""))
+        candidates = [
+            ("message_tag", tags.get(TENANT_TAG) or message.headers.get("x-ses-tenant"), self._by_id),
+            ("configuration_set", message.headers.get("x-ses-configuration-set"), self._by_config_set),
+            ("from_domain", message.from_.domain if message.from_ else None, self._by_domain),
+            ("archive_path", archive_tenant, self._by_id),
+        ]
+        for rule, value, table in candidates:
+            tenant_id = table.get(value.strip().lower()) if value else None
+            if tenant_id:
+                return Attribution(tenant_id, rule)
+        return None
+
+
+def _header_addresses(message: ParsedMessage) -> list[str]:
+    return [a.address for a in (*message.to, *message.cc)]
+
+
+def parse_message_tags(value: str) -> dict[str, str]:
+    """`X-SES-MESSAGE-TAGS: tenant=caminos, campaign=x` → {'tenant': 'caminos', 'campaign': 'x'}."""
+    tags: dict[str, str] = {}
+    for item in value.split(","):
+        name, sep, tag_value = item.partition("=")
+        if sep and name.strip():
+            tags[name.strip()] = tag_value.strip()
+    return tags
+
+
+def parse_registry(text: str, origin: str = "tenants.yaml") -> TenantRegistry:
+    """Validate the registry document; any problem raises TenantRegistryError naming the entry."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TenantRegistryError(f"{origin}: not valid YAML: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("tenants"), list):
+        raise TenantRegistryError(f"{origin}: expected a top-level 'tenants:' list")
+    tenants: list[Tenant] = []
+    owners: dict[tuple[str, str], str] = {}
+    for index, entry in enumerate(document["tenants"]):
+        tenant = _parse_entry(entry, index, origin)
+        if tenant.id in {t.id for t in tenants}:
+            raise TenantRegistryError(f"{origin}: tenant #{index + 1} ({tenant.id}): duplicate id")
+        for field_name in LIST_FIELDS:
+            for value in getattr(tenant, field_name):
+                owner = owners.setdefault((field_name, value), tenant.id)
+                if owner != tenant.id:
+                    raise TenantRegistryError(
+                        f"{origin}: tenant #{index + 1} ({tenant.id}): {field_name} '{value}' "
+                        f"already belongs to tenant '{owner}'"
+                    )
+        tenants.append(tenant)
+    if not tenants:
+        raise TenantRegistryError(f"{origin}: the 'tenants:' list is empty")
+    return TenantRegistry(tenants)
+
+
+def _parse_entry(entry: object, index: int, origin: str) -> Tenant:
+    where = f"{origin}: tenant #{index + 1}"
+    if not isinstance(entry, dict):
+        raise TenantRegistryError(f"{where}: expected a mapping, got {type(entry).__name__}")
+    tenant_id = entry.get("id")
+    if not isinstance(tenant_id, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", tenant_id):
+        raise TenantRegistryError(f"{where}: 'id' must be a lower-case slug, got {tenant_id!r}")
+    where = f"{where} ({tenant_id})"
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise TenantRegistryError(f"{where}: 'name' is missing or empty")
+    lists: dict[str, tuple[str, ...]] = {}
+    for field_name in LIST_FIELDS:
+        value = entry.get(field_name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise TenantRegistryError(f"{where}: '{field_name}' must be a list of strings, got {value!r}")
+        lists[field_name] = tuple(v.strip().lower() for v in value)
+    for field_name in ("inbound_addresses", "public_addresses"):
+        for address in lists[field_name]:
+            if not EMAIL_RE.match(address):
+                raise TenantRegistryError(f"{where}: '{field_name}' has an invalid address {address!r}")
+    if not lists["inbound_addresses"]:
+        raise TenantRegistryError(f"{where}: 'inbound_addresses' must list at least one address")
+    for domain in lists["sending_domains"]:
+        if "@" in domain or "." not in domain:
+            raise TenantRegistryError(f"{where}: 'sending_domains' has an invalid domain {domain!r}")
+    extra = {k: v for k, v in entry.items() if k not in {"id", "name", *LIST_FIELDS}}
+    return Tenant(id=tenant_id, name=name.strip(), extra=extra, **lists)
+
+
+def load_registry(location: str, endpoint_url: str | None = None) -> TenantRegistry:
+    """Read and validate the registry from a path or an `s3://bucket/key` URL."""
+    if location.startswith("s3://"):
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        try:
+            text = open_store(f"s3://{bucket}", endpoint_url).get(key).decode("utf-8")
+        except Exception as exc:  # noqa: BLE001 - any read failure is reported the same way
+            raise TenantRegistryError(f"{location}: cannot read the tenant registry: {exc}") from exc
+    else:
+        path = Path(location)
+        if not path.is_file():
+            raise TenantRegistryError(f"{location}: tenant registry not found (set SESLAKE_TENANTS)")
+        text = path.read_text(encoding="utf-8")
+    return parse_registry(text, location)

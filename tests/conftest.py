@@ -1,0 +1,79 @@
+"""Shared fixtures: a real moto server on 127.0.0.1, generated archives, registries."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import boto3
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+REAL_SES = SHARED / "samples" / "real-ses"
+COMPOSED_SES = SHARED / "samples" / "ses"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fake_aws_credentials() -> Iterator[None]:
+    """boto3 needs credentials and a region; moto accepts any. Never real ones in tests."""
+    patch = pytest.MonkeyPatch()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        patch.setenv(name, value)
+    yield
+    patch.undo()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real moto server speaking S3/SQS over HTTP on loopback."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_endpoint: str) -> str:
+    """A fresh, empty bucket name on the moto server."""
+    name = f"seslake-test-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def small_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated 3-tenant, 6-day archive shared by the read-only tests."""
+    from pipelines.generator import generate_archive
+
+    dest = tmp_path_factory.mktemp("archive")
+    generate_archive(dest, tenants=3, days=6, seed=11, start=date(2026, 10, 1))
+    return dest
+
+
+def upload_folder(folder: Path, bucket: str, endpoint: str) -> int:
+    """Copy a generated archive into a bucket (bucket keys = relative paths), skipping `_truth/`."""
+    client = boto3.client("s3", endpoint_url=endpoint)
+    count = 0
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if path.is_file() and not relative.startswith("_"):
+            client.put_object(Bucket=bucket, Key=relative, Body=path.read_bytes())
+            count += 1
+    return count
