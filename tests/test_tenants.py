@@ -57,7 +57,10 @@ def test_registry_loads_known_and_extra_keys(registry):
         ("tenants:\n  - id: Bad Id\n    name: x\n    inbound_addresses: [a@b.com]", "tenant #1: 'id' must be"),
         ("tenants:\n  - id: a\n    inbound_addresses: [a@b.com]", "tenant #1 (a): 'name' is missing"),
         ("tenants:\n  - id: a\n    name: A\n    inbound_addresses: a@b.com", "(a): 'inbound_addresses' must be a list"),
-        ("tenants:\n  - id: a\n    name: A\n    inbound_addresses: [not-an-address]", "invalid address 'not-an-address'"),
+        (
+            "tenants:\n  - id: a\n    name: A\n    inbound_addresses: [not-an-address]",
+            "invalid address 'not-an-address'",
+        ),
         ("tenants:\n  - id: a\n    name: A\n    inbound_addresses: []", "at least one address"),
         (
             "tenants:\n  - id: a\n    name: A\n    inbound_addresses: [a@b.com]\n"

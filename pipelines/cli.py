@@ -1,0 +1,185 @@
+"""The `seslake` command: generate an archive, materialize every asset headless, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from pipelines.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="seslake", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write a realistic multi-tenant SES archive into a folder")
+    generate.add_argument("--dir", required=True, type=Path, help="folder laid out like the bucket")
+    _generation_options(generate)
+
+    commands.add_parser("materialize", help="materialize every asset against the configured source")
+
+    demo = commands.add_parser("demo", help="generate an archive if the source is empty, then materialize it")
+    _generation_options(demo)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "generate":
+            return _generate(args.dir, args)
+        if args.command == "materialize":
+            return _materialize(Settings.from_env())
+        return _demo(Settings.from_env(), args)
+    except SeslakeError as exc:
+        print(f"seslake: error: {exc}", file=sys.stderr)
+        return 2
+
+
+class SeslakeError(Exception):
+    """A failure the user can act on; printed without a traceback."""
+
+
+def _generation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tenants", type=int, default=3, help="number of tenants (default 3)")
+    parser.add_argument("--days", type=int, default=30, help="days of mail (default 30)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed; same seed, same bytes (default 7)")
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 10, 1), help="first day (2026-10-01)")
+    parser.add_argument("--messages", type=int, default=None, help="total inbound messages (default: realistic rate)")
+
+
+def _generate(dest: Path, args: argparse.Namespace) -> int:
+    from pipelines.generator import generate_archive, messages_per_day_for
+
+    per_day = messages_per_day_for(args.messages, args.tenants, args.days) if args.messages else None
+    summary = generate_archive(
+        dest, tenants=args.tenants, days=args.days, seed=args.seed, start=args.start, messages_per_day=per_day
+    )
+    print(
+        f"generated {summary.inbound_objects} inbound and {summary.outbound_objects} outbound messages, "
+        f"{summary.event_files} event files ({summary.event_lines} lines) for {summary.tenants} tenants "
+        f"in {summary.seconds:.1f}s → {dest}"
+    )
+    return 0
+
+
+def _source_is_empty(settings: Settings) -> bool:
+    from pipelines.objects import open_store
+
+    store = open_store(settings.source, settings.s3_endpoint_url or None)
+    return next(iter(store.list(settings.inbound_prefix)), None) is None
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    if _source_is_empty(settings):
+        print(f"source {settings.source} is empty: generating a demo archive")
+        if settings.source.startswith("s3://"):
+            with tempfile.TemporaryDirectory(prefix="seslake-demo-") as tmp:
+                _generate(Path(tmp), args)
+                _upload(Path(tmp), settings)
+        else:
+            _generate(Path(settings.source), args)
+    status = _materialize(settings)
+    if status == 0:
+        _print_summary(settings)
+    return status
+
+
+def _upload(folder: Path, settings: Settings) -> None:
+    from pipelines.objects import open_store
+
+    store = open_store(settings.source, settings.s3_endpoint_url or None)
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and not p.relative_to(folder).parts[0].startswith("_")]
+    for path in files:
+        store.put(path.relative_to(folder).as_posix(), path.read_bytes())
+    print(f"uploaded {len(files)} objects to {settings.source}")
+
+
+def _materialize(settings: Settings) -> int:
+    """Run every asset over every partition in one run per asset, printing progress."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.partitions import daily_partitions
+    from pipelines.tenants import TenantRegistryError, load_registry
+
+    try:
+        registry = load_registry(settings.tenants, settings.s3_endpoint_url or None)
+    except TenantRegistryError as exc:
+        raise SeslakeError(str(exc)) from exc
+    print(f"tenant registry {settings.tenants}: {len(registry)} tenants")
+    print(f"source {settings.source} → lake {settings.lake}")
+
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    keys = daily_partitions.get_partition_keys()
+    partition_range = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    assets = list(defs.assets or [])
+    for asset in assets:
+        for key in asset.keys:
+            started = time.perf_counter()
+            print(f"materializing {key.to_user_string()} ({keys[0]} … {keys[-1]}) …", flush=True)
+            result = dg.materialize(
+                assets,
+                selection=[key],
+                resources=defs.resources,
+                instance=instance,
+                tags=partition_range if asset.partitions_def else {},
+                run_config=quiet,
+                raise_on_error=False,
+            )
+            if not result.success:
+                failure = _first_failure(result)
+                raise SeslakeError(f"{key.to_user_string()} failed: {failure}")
+            events = result.asset_materializations_for_node(asset.op.name)
+            metadata = events[-1].metadata if events else {}
+            shown = {
+                k: getattr(v, "value", v) for k, v in metadata.items() if k in ("objects", "messages", "quarantined")
+            }
+            print(f"  done in {time.perf_counter() - started:.1f}s: {shown}", flush=True)
+    return 0
+
+
+def _first_failure(result) -> str:
+    for event in result.all_events:
+        if event.is_failure and event.step_failure_data and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            return f"{error.cls_name}: {error.message.strip()}"
+    return "see the Dagster run log"
+
+
+def _print_summary(settings: Settings) -> None:
+    import polars as pl
+
+    from pipelines.lake import Lake
+    from pipelines.objects import open_store
+
+    lake = Lake(open_store(settings.lake, settings.s3_endpoint_url or None))
+    messages = pl.from_arrow(
+        lake.read_table("messages").select(["tenant_id", "direction", "attachment_count", "sent_at"])
+    )
+    quarantine = pl.from_arrow(lake.read_table("quarantine").select(["tenant", "reason"]))
+    print()
+    print(f"{'tenant':<16}{'inbound':>9}{'outbound':>10}{'attachments':>13}  first … last message")
+    if messages.height:
+        summary = (
+            messages.group_by("tenant_id")
+            .agg(
+                (pl.col("direction") == "inbound").sum().alias("inbound"),
+                (pl.col("direction") == "outbound").sum().alias("outbound"),
+                pl.col("attachment_count").sum().alias("attachments"),
+                pl.col("sent_at").min().alias("first"),
+                pl.col("sent_at").max().alias("last"),
+            )
+            .sort("tenant_id")
+        )
+        for row in summary.iter_rows(named=True):
+            print(
+                f"{row['tenant_id']:<16}{row['inbound']:>9}{row['outbound']:>10}{row['attachments']:>13}  "
+                f"{row['first']:%Y-%m-%d} … {row['last']:%Y-%m-%d}"
+            )
+    reasons = quarantine.group_by("reason").len().sort("reason").iter_rows() if quarantine.height else []
+    print(f"quarantined: {quarantine.height} " + ", ".join(f"{r}={n}" for r, n in reasons))
+    print(f"lake: {settings.lake}   (tables messages, recipients, attachments, quarantine; tenant=…/date=…)")

@@ -1,0 +1,13 @@
+"""The seslake code location: every area's Definitions merged, with resources wired once."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets import mime_ingest
+from pipelines.resources import resource_defs
+
+defs = dg.Definitions.merge(
+    mime_ingest.defs,
+    dg.Definitions(resources=resource_defs()),
+)

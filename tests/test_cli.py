@@ -1,0 +1,53 @@
+"""`seslake` end to end in a subprocess: the demo on a fresh source, clear failures otherwise."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SESLAKE = str(Path(sys.executable).parent / "seslake")
+
+
+def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    environment = {
+        **os.environ,
+        "SESLAKE_SOURCE": str(tmp_path / "bucket"),
+        "SESLAKE_LAKE": str(tmp_path / "lake"),
+        "SESLAKE_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+        **env,
+    }
+    environment.pop("DAGSTER_HOME", None)
+    return subprocess.run([SESLAKE, *args], env=environment, capture_output=True, text=True, timeout=300)
+
+
+def test_demo_generates_materializes_and_summarizes(tmp_path):
+    done = run(["demo", "--days", "3", "--tenants", "2"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "is empty: generating a demo archive" in out
+    assert "materializing lake/inbound_mail" in out
+    assert "caminos" in out and "quarantined:" in out
+    assert str(tmp_path / "lake") in out
+    assert list((tmp_path / "lake" / "messages").glob("tenant=caminos/date=*/inbound.parquet"))
+
+    again = run(["demo", "--days", "3", "--tenants", "2"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "generating" not in again.stdout
+    assert again.stdout.split("materializing")[-1].splitlines()[2:] == out.split("materializing")[-1].splitlines()[2:]
+
+
+def test_materialize_fails_clearly_on_a_bad_registry(tmp_path):
+    (tmp_path / "bucket").mkdir()
+    (tmp_path / "bucket" / "tenants.yaml").write_text("tenants:\n  - id: a\n    name: A\n    inbound_addresses: [x]\n")
+    done = run(["materialize"], tmp_path)
+    assert done.returncode == 2
+    assert "tenant #1 (a): 'inbound_addresses' has an invalid address 'x'" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_materialize_fails_clearly_without_a_registry(tmp_path):
+    done = run(["materialize"], tmp_path)
+    assert done.returncode == 2
+    assert "tenant registry not found" in done.stderr
