@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from pipelines.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    # backfill_policy is marked beta in this Dagster release; the notice is noise on a terminal.
+    warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
     parser = argparse.ArgumentParser(prog="seslake", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 

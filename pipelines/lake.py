@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
@@ -20,6 +21,7 @@ import pyarrow.parquet as pq
 
 from pipelines.objects import ObjectStore
 
+WRITE_THREADS = 4
 UNATTRIBUTED = "_unattributed"
 """Partition value of quarantined records that have no tenant."""
 
@@ -138,7 +140,7 @@ def partition_key(table: str, tenant: str, day: date, part: str) -> str:
 
 def to_parquet_bytes(table: pa.Table) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression="snappy")
     return sink.getvalue()
 
 
@@ -170,7 +172,7 @@ class Lake:
         groups = list(
             zip(tenants.take(order).to_pylist(), rows.column(day_column).take(order).to_pylist(), strict=True)
         )
-        written: list[WrittenFile] = []
+        spans: list[tuple[str, date, int, int]] = []
         start = 0
         while start < len(groups):
             end = start
@@ -179,11 +181,19 @@ class Lake:
             tenant, day = groups[start]
             if day not in days:
                 raise ValueError(f"row for {day} outside the partitions being written: {sorted(days)}")
-            data = to_parquet_bytes(ordered.slice(start, end - start))
+            spans.append((tenant, day, start, end))
+            start = end
+
+        def write(span: tuple[str, date, int, int]) -> WrittenFile:
+            tenant, day, first, end = span
+            data = to_parquet_bytes(ordered.slice(first, end - first))
             key = partition_key(table, tenant, day, part)
             self.store.put(key, data)
-            written.append(WrittenFile(key, end - start, len(data)))
-            start = end
+            return WrittenFile(key, end - first, len(data))
+
+        # Parquet encoding and S3 PUTs release the GIL: a few threads overlap many small files.
+        with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+            written = list(pool.map(write, spans))
         keep = {w.key for w in written}
         for existing in self.partition_files(table):
             match = _PARTITION_RE.match(existing)
