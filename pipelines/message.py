@@ -58,6 +58,8 @@ class SesReceipt:
     received_at: datetime | None = None
     """Date at the end of SES's Received header, in UTC."""
     spam_verdict: str | None = None
+    """Verdicts as SES writes them: spam/virus upper-case ('PASS', 'FAIL', 'GRAY'…), spf/dkim/dmarc
+    lower-case ('pass', 'fail', 'softfail', 'none'…)."""
     virus_verdict: str | None = None
     spf_verdict: str | None = None
     dkim_verdict: str | None = None
@@ -90,9 +92,10 @@ class ParsedMessage:
     """Addresses from X-Forwarded-To, Delivered-To and X-Original-To, normalized, without repeats."""
     headers: dict[str, str]
     """Selected further headers by lower-case name: thread-index, x-ses-configuration-set,
-    x-ses-message-tags, x-ses-tenant, auto-submitted, list-id, x-mailer, content-language."""
+    x-ses-message-tags, x-ses-tenant, auto-submitted, list-id, x-mailer, content-language,
+    x-forwarded-for."""
     text_body: str
-    """The plain-text body; converted from HTML when the message has no text part; '' when none."""
+    """The plain-text body; converted from HTML when the message has no (or a blank) text part."""
     body_from_html: bool
     has_html: bool
     attachments: list[AttachmentInfo]
@@ -100,9 +103,10 @@ class ParsedMessage:
     parser: str
     """Which path parsed it: 'fast', 'fallback' or 'stream'."""
     warnings: list[str]
-    """Short machine-readable flags of what was repaired or missing, e.g. 'date_missing',
-    'date_invalid', 'charset_unknown', 'header_truncated', 'body_truncated', 'bad_base64',
-    'multipart_unterminated'."""
+    """Sorted, distinct machine-readable flags of what was repaired or missing: address_unparseable,
+    bad_base64, body_truncated, charset_unknown, date_invalid, date_missing, header_8bit,
+    header_garbage, header_separator_missing, header_truncated, html_unconvertible, mime_too_deep,
+    multipart_boundary_missing, multipart_unterminated."""
 
     @property
     def chunk_count(self) -> int:
