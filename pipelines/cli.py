@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+SUMMARY_METADATA = ("objects", "messages", "quarantined", "files_read", "new_events", "duplicates_dropped", "bad_lines")
+"""Materialization metadata printed after each asset."""
+
+
 class SeslakeError(Exception):
     """A failure the user can act on; printed without a traceback."""
 
@@ -123,7 +127,8 @@ def _materialize(settings: Settings) -> int:
     for asset in assets:
         for key in asset.keys:
             started = time.perf_counter()
-            print(f"materializing {key.to_user_string()} ({keys[0]} … {keys[-1]}) …", flush=True)
+            span = f" ({keys[0]} … {keys[-1]})" if asset.partitions_def else ""
+            print(f"materializing {key.to_user_string()}{span} …", flush=True)
             result = dg.materialize(
                 assets,
                 selection=[key],
@@ -138,9 +143,7 @@ def _materialize(settings: Settings) -> int:
                 raise SeslakeError(f"{key.to_user_string()} failed: {failure}")
             events = result.asset_materializations_for_node(asset.op.name)
             metadata = events[-1].metadata if events else {}
-            shown = {
-                k: getattr(v, "value", v) for k, v in metadata.items() if k in ("objects", "messages", "quarantined")
-            }
+            shown = {k: getattr(v, "value", v) for k, v in metadata.items() if k in SUMMARY_METADATA}
             print(f"  done in {time.perf_counter() - started:.1f}s: {shown}", flush=True)
     return 0
 

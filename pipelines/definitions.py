@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import mime_ingest
+from assets import events, mime_ingest
 from pipelines.resources import resource_defs
 
 defs = dg.Definitions.merge(
     mime_ingest.defs,
+    events.defs,
     dg.Definitions(resources=resource_defs()),
 )

@@ -115,7 +115,36 @@ QUARANTINE = pa.schema(
     ]
 )
 
+EVENTS = pa.schema(
+    [
+        ("fingerprint", pa.string()),
+        ("event_type", pa.string()),
+        ("ses_message_id", pa.string()),
+        ("tenant_id", pa.string()),
+        ("attributed_by", pa.string()),
+        ("recipient", pa.string()),
+        ("event_at", _ts),
+        ("sent_at", _ts),
+        ("configuration_set", pa.string()),
+        ("from_domain", pa.string()),
+        ("bounce_type", pa.string()),
+        ("bounce_subtype", pa.string()),
+        ("diagnostic_code", pa.string()),
+        ("complaint_feedback_type", pa.string()),
+        ("delay_type", pa.string()),
+        ("link", pa.string()),
+        ("link_tags", pa.string()),
+        ("ip", pa.string()),
+        ("user_agent", pa.string()),
+        ("agent_class", pa.string()),
+        ("feedback_id", pa.string()),
+        ("source_key", pa.string()),
+        ("line_number", pa.int64()),
+    ]
+)
+
 SCHEMAS: dict[str, pa.Schema] = {
+    "events": EVENTS,
     "messages": MESSAGES,
     "recipients": RECIPIENTS,
     "attachments": ATTACHMENTS,
@@ -204,12 +233,14 @@ class Lake:
     def partition_files(self, table: str) -> list[str]:
         return [info.key for info in self.store.list(f"{table}/") if info.key.endswith(".parquet")]
 
-    def read_table(self, table: str) -> pa.Table:
-        """The whole table with `tenant` and `date` partition columns (for tests and small reads)."""
+    def read_table(self, table: str, part: str | None = None, days: set[date] | None = None) -> pa.Table:
+        """The table (or one part's files, or some days) with `tenant` and `date` partition columns."""
         pieces = []
         for key in self.partition_files(table):
             match = _PARTITION_RE.match(key)
-            if not match:
+            if not match or (part and match["part"] != part):
+                continue
+            if days is not None and date.fromisoformat(match["date"]) not in days:
                 continue
             piece = pq.read_table(io.BytesIO(self.store.get(key)), schema=SCHEMAS[table])
             n = piece.num_rows

@@ -71,6 +71,12 @@ class TenantRegistry:
     def tenant_for_inbound_address(self, address: str) -> str | None:
         return self._by_inbound.get(canonical_address(address))
 
+    def tenant_for_configuration_set(self, name: str | None) -> str | None:
+        return self._by_config_set.get(name.strip().lower()) if name else None
+
+    def tenant_for_sending_domain(self, domain: str | None) -> str | None:
+        return self._by_domain.get(domain.strip().lower()) if domain else None
+
     def attribute_inbound(
         self, message: ParsedMessage, notification_recipients: Iterable[str] = ()
     ) -> Attribution | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from assets.events import ses_events
 from assets.mime_ingest import inbound_mail, outbound_mail
 from pipelines.lake import Lake
 from pipelines.objects import LocalStore
@@ -24,7 +25,7 @@ def test_definitions_load():
 
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for asset in defs.assets for key in asset.keys}
-    assert {"lake/inbound_mail", "lake/outbound_mail"} <= keys
+    assert {"lake/inbound_mail", "lake/outbound_mail", "lake/ses_events"} <= keys
 
 
 def test_dagster_cli_validates_workspace(tmp_path):
@@ -75,3 +76,24 @@ def test_one_day_partition_only_touches_that_day(archive_copy, tmp_path):
     assert result.success
     dates = set(Lake(LocalStore(tmp_path / "lake")).read_table("messages").column("date").to_pylist())
     assert {d.isoformat() for d in dates} == {"2026-10-03"}
+
+
+def test_events_asset_is_incremental_and_rebuilds_on_request(archive_copy, tmp_path):
+    resources = {
+        "archive": ArchiveResource(source=str(archive_copy)),
+        "lake": LakeResource(root=str(tmp_path / "lake")),
+    }
+
+    def run(full_rebuild: bool) -> dict:
+        config = {"ops": {ses_events.op.name: {"config": {"full_rebuild": full_rebuild}}}}
+        result = dg.materialize([ses_events], resources=resources, run_config=config)
+        assert result.success
+        return result.asset_materializations_for_node(ses_events.op.name)[0].metadata
+
+    first = run(False)
+    assert first["files_read"].value == first["files_listed"].value > 0
+    assert first["new_events"].value > 0 and first["bad_lines"].value > 0
+    assert run(False)["files_read"].value == 0
+    rebuilt = run(True)
+    assert rebuilt["files_read"].value == first["files_listed"].value
+    assert rebuilt["events_per_type"].value == first["events_per_type"].value

@@ -1,0 +1,244 @@
+"""SES events → `events` lake rows: one row per event × affected recipient.
+
+Accepts the shapes the same events arrive in: Firehose NDJSON lines (event publishing,
+`eventType`), SNS envelopes (`Type`/`Message` holding the event as a JSON string) and identity
+notifications (`notificationType`, no tags). Each row carries a content fingerprint (sha256 of the
+event's canonical JSON) so Firehose's at-least-once re-deliveries collapse to one event, while two
+real opens a second apart stay two.
+
+Opens and clicks are classified, since SES flags none of this:
+- `gmail_proxy`: the user agent names GoogleImageProxy / ggpht.com (Gmail fetches images itself);
+- `apple_proxy`: an address in Apple's 17.0.0.0/8 with the bare `Mozilla/5.0` agent of Mail
+  Privacy Protection, which pre-fetches every message;
+- `scanner`: an address in a published range of a link/security scanner (SCANNER_NETWORKS) or an
+  agent naming one (SCANNER_AGENT_MARKERS);
+- `human`: everything else.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+
+from pipelines.tenants import TENANT_TAG, TenantRegistry
+
+EVENT_TYPES = (
+    "Send", "Delivery", "Bounce", "Complaint", "Reject", "Open", "Click",
+    "Rendering Failure", "DeliveryDelay", "Subscription",
+)  # fmt: skip
+_DETAIL_KEY = {
+    "Send": "send", "Delivery": "delivery", "Bounce": "bounce", "Complaint": "complaint",
+    "Reject": "reject", "Open": "open", "Click": "click", "Rendering Failure": "failure",
+    "DeliveryDelay": "deliveryDelay", "Subscription": "subscription",
+}  # fmt: skip
+TENANT_TAGS = (TENANT_TAG, "tenant_id", "ses:tenant-name")
+"""Message tags naming the tenant, in order of preference."""
+
+APPLE_PROXY_NETWORK = ipaddress.ip_network("17.0.0.0/8")
+SCANNER_NETWORKS = {
+    "safelinks": ipaddress.ip_network("40.94.96.0/20"),  # Microsoft Defender Safe Links
+    "proofpoint": ipaddress.ip_network("148.163.128.0/19"),
+    "mimecast": ipaddress.ip_network("205.139.110.0/24"),
+    "barracuda": ipaddress.ip_network("64.235.144.0/20"),
+}
+SCANNER_AGENT_MARKERS = ("barracuda", "proofpoint", "mimecast", "safelinks", "headlesschrome", "python-requests",
+                         "curl/", "wget/", "go-http-client", "bot", "scanner")  # fmt: skip
+
+
+class EventError(ValueError):
+    """A record that cannot become events; `reason` is a short code for the quarantine table."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class BadLine:
+    line_number: int
+    reason: str
+    error: str
+
+
+def iter_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """Non-blank lines of an NDJSON object, gzip or not (by magic bytes), numbered from 1."""
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line.strip():
+            yield number, line
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def classify_agent(event_type: str, ip: str | None, user_agent: str | None) -> str | None:
+    """human / apple_proxy / gmail_proxy / scanner for opens and clicks; None for other types."""
+    if event_type not in ("Open", "Click"):
+        return None
+    agent = (user_agent or "").lower()
+    if "googleimageproxy" in agent or "ggpht.com" in agent:
+        return "gmail_proxy"
+    address = _ip(ip)
+    if address is not None and any(address in network for network in SCANNER_NETWORKS.values()):
+        return "scanner"
+    if any(marker in agent for marker in SCANNER_AGENT_MARKERS):
+        return "scanner"
+    if address is not None and address in APPLE_PROXY_NETWORK and agent.strip() == "mozilla/5.0":
+        return "apple_proxy"
+    return "human"
+
+
+def _ip(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value) if value else None
+    except ValueError:
+        return None
+
+
+def unwrap(record: object) -> dict:
+    """The SES event inside an SNS envelope (or the record itself)."""
+    if isinstance(record, dict) and record.get("Type") == "Notification" and isinstance(record.get("Message"), str):
+        try:
+            record = orjson.loads(record["Message"])
+        except orjson.JSONDecodeError as exc:
+            raise EventError("bad_json", f"SNS envelope whose Message is not JSON: {exc}") from exc
+    if not isinstance(record, dict):
+        raise EventError("bad_shape", f"expected a JSON object, got {type(record).__name__}")
+    return record
+
+
+def normalize(record: object, registry: TenantRegistry | None) -> list[dict]:
+    """Rows of one SES event (any accepted shape); raises EventError for unusable records."""
+    event = unwrap(record)
+    event_type = event.get("eventType") or event.get("notificationType")
+    if event_type == "Received":
+        raise EventError("not_an_event", "an inbound Received notification, not a sending event")
+    if event_type not in _DETAIL_KEY:
+        raise EventError("unknown_event_type", f"unknown event type {event_type!r}")
+    mail = event.get("mail")
+    if not isinstance(mail, dict) or not isinstance(mail.get("messageId"), str):
+        raise EventError("bad_shape", "event without mail.messageId")
+    detail = event.get(_DETAIL_KEY[event_type]) or {}
+    if not isinstance(detail, dict):
+        raise EventError("bad_shape", f"{_DETAIL_KEY[event_type]} is not an object")
+    tags = mail.get("tags") if isinstance(mail.get("tags"), dict) else {}
+    event_at = parse_timestamp(detail.get("timestamp")) or parse_timestamp(mail.get("timestamp"))
+    if event_at is None:
+        raise EventError("bad_timestamp", "no parseable timestamp in the event or its mail")
+    tenant_id, attributed_by = attribute_event(mail, tags, registry)
+    fingerprint = hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    ip, agent = detail.get("ipAddress"), detail.get("userAgent")
+    link_tags = detail.get("linkTags")
+    common = {
+        "fingerprint": fingerprint,
+        "event_type": event_type,
+        "ses_message_id": mail["messageId"],
+        "tenant_id": tenant_id,
+        "attributed_by": attributed_by,
+        "event_at": event_at,
+        "sent_at": parse_timestamp(mail.get("timestamp")),
+        "configuration_set": _first_tag(tags, "ses:configuration-set"),
+        "from_domain": _first_tag(tags, "ses:from-domain"),
+        "bounce_type": detail.get("bounceType"),
+        "bounce_subtype": detail.get("bounceSubType"),
+        "complaint_feedback_type": detail.get("complaintFeedbackType"),
+        "delay_type": detail.get("delayType"),
+        "link": detail.get("link"),
+        "link_tags": orjson.dumps(link_tags).decode() if link_tags else None,
+        "ip": ip,
+        "user_agent": agent,
+        "agent_class": classify_agent(event_type, ip, agent),
+        "feedback_id": detail.get("feedbackId"),
+    }
+    return [
+        {**common, "recipient": rcpt, "diagnostic_code": code} for rcpt, code in _recipients(event_type, detail, mail)
+    ]
+
+
+def _recipients(event_type: str, detail: dict, mail: dict) -> list[tuple[str | None, str | None]]:
+    """(recipient, diagnostic code) pairs the event affects."""
+    listed_key = {
+        "Bounce": "bouncedRecipients",
+        "Complaint": "complainedRecipients",
+        "DeliveryDelay": "delayedRecipients",
+    }
+    if event_type in listed_key:
+        entries = detail.get(listed_key[event_type]) or []
+        found = [
+            (str(e.get("emailAddress", "")).lower() or None, e.get("diagnosticCode"))
+            for e in entries
+            if isinstance(e, dict)
+        ]
+        return found or [(None, None)]
+    if event_type == "Delivery":
+        return [(str(r).lower(), None) for r in detail.get("recipients") or []] or [(None, None)]
+    destination = [str(r).lower() for r in mail.get("destination") or []]
+    if event_type in ("Open", "Click"):
+        # SES does not say which recipient opened or clicked: known only for single-recipient mail.
+        return [(destination[0] if len(destination) == 1 else None, None)]
+    return [(r, None) for r in destination] or [(None, None)]
+
+
+def _first_tag(tags: dict, name: str) -> str | None:
+    value = tags.get(name)
+    if isinstance(value, list) and value:
+        return str(value[0])
+    return str(value) if isinstance(value, str) else None
+
+
+def attribute_event(mail: dict, tags: dict, registry: TenantRegistry | None) -> tuple[str | None, str | None]:
+    """Tenant of an outbound event: tenant tag, configuration set, then sending (From) domain."""
+    if registry is None:
+        return None, None
+    for name in TENANT_TAGS:
+        value = _first_tag(tags, name)
+        if value and value.lower() in registry.tenants:
+            return value.lower(), "message_tag"
+    tenant = registry.tenant_for_configuration_set(_first_tag(tags, "ses:configuration-set"))
+    if tenant:
+        return tenant, "configuration_set"
+    common = mail.get("commonHeaders") if isinstance(mail.get("commonHeaders"), dict) else {}
+    senders = [_first_tag(tags, "ses:from-domain"), *(common.get("from") or []), mail.get("source")]
+    for sender in senders:
+        if isinstance(sender, str) and sender:
+            domain = sender.rsplit("@", 1)[-1].strip(" >").lower()
+            tenant = registry.tenant_for_sending_domain(domain)
+            if tenant:
+                return tenant, "from_domain"
+    return None, None
+
+
+def parse_event_file(data: bytes, registry: TenantRegistry | None) -> tuple[list[dict], list[BadLine]]:
+    """Rows of every good line of one Firehose object, and the bad lines with their reasons."""
+    rows: list[dict] = []
+    bad: list[BadLine] = []
+    try:
+        lines = list(iter_lines(data))
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        return [], [BadLine(0, "bad_compression", f"{type(exc).__name__}: {exc}")]
+    for number, line in lines:
+        try:
+            for row in normalize(orjson.loads(line), registry):
+                row["line_number"] = number
+                rows.append(row)
+        except orjson.JSONDecodeError as exc:
+            bad.append(BadLine(number, "bad_json", f"{exc}: {line[:200]!r}"))
+        except EventError as exc:
+            bad.append(BadLine(number, exc.reason, str(exc)))
+        except (TypeError, AttributeError, ValueError) as exc:
+            bad.append(BadLine(number, "bad_shape", f"{type(exc).__name__}: {exc}"))
+    return rows, bad
