@@ -29,12 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="generate an archive if the source is empty, then materialize it")
     _generation_options(demo)
 
+    report = commands.add_parser("report", help="print the per-tenant summary from the warehouse")
+    report.add_argument("--tenant", help="only this tenant id")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "generate":
             return _generate(args.dir, args)
         if args.command == "materialize":
             return _materialize(Settings.from_env())
+        if args.command == "report":
+            return _report(Settings.from_env(), args.tenant)
         return _demo(Settings.from_env(), args)
     except SeslakeError as exc:
         print(f"seslake: error: {exc}", file=sys.stderr)
@@ -91,6 +96,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     status = _materialize(settings)
     if status == 0:
         _print_summary(settings)
+        _report(settings, None)
     return status
 
 
@@ -189,3 +195,48 @@ def _print_summary(settings: Settings) -> None:
     reasons = quarantine.group_by("reason").len().sort("reason").iter_rows() if quarantine.height else []
     print(f"quarantined: {quarantine.height} " + ", ".join(f"{r}={n}" for r, n in reasons))
     print(f"lake: {settings.lake}   (tables messages, recipients, attachments, quarantine; tenant=…/date=…)")
+
+
+REPORT_SQL = """
+select d.tenant_id,
+       sum(d.inbound_messages) as inbound,
+       sum(d.outbound_messages) as outbound,
+       sum(d.delivered) / nullif(sum(d.sent), 0) as delivered_rate,
+       any_value(r.bounce_rate) as bounce_rate_30d,
+       any_value(r.complaint_rate) as complaint_rate_30d,
+       any_value(r.status) as reputation,
+       sum(d.human_opens) / nullif(sum(d.delivered), 0) as human_opens_per_delivery,
+       any_value(f.silent) as forwarding_silent,
+       (select sum(total_usd) from tenant_costs c where c.tenant_id = d.tenant_id) as cost_usd
+from tenant_daily d
+left join tenant_reputation r using (tenant_id)
+left join forwarding_health f using (tenant_id)
+where ? is null or d.tenant_id = ?
+group by d.tenant_id
+order by d.tenant_id
+"""
+
+
+def _report(settings: Settings, tenant: str | None) -> int:
+    """The per-tenant summary, read from the published warehouse (read-only: never blocks a build)."""
+    import duckdb
+
+    path = Path(settings.warehouse)
+    if not path.exists():
+        raise SeslakeError(f"no warehouse at {path}: run `seslake materialize` first")
+    with duckdb.connect(str(path), read_only=True) as connection:
+        rows = connection.execute(REPORT_SQL, [tenant, tenant]).fetchall()
+    if tenant and not rows:
+        raise SeslakeError(f"tenant {tenant!r} has no activity in {path}")
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value * 100:.2f}%"
+
+    print()
+    print(f"{'tenant':<16}{'inbound':>8}{'outbound':>9}{'delivered':>10}{'bounce30d':>10}{'complaint30d':>13}"
+          f"{'reputation':>12}{'human opens':>12}{'forwarding':>11}{'cost USD':>10}")  # fmt: skip
+    for name, inbound, outbound, delivered, bounce, complaint, status, opens, silent, cost in rows:
+        print(f"{name:<16}{inbound:>8}{outbound:>9}{pct(delivered):>10}{pct(bounce):>10}{pct(complaint):>13}"
+              f"{status or '-':>12}{pct(opens):>12}{'SILENT' if silent else 'ok':>11}{cost or 0:>10.2f}")  # fmt: skip
+    print(f"warehouse: {path}")
+    return 0

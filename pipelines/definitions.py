@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import events, mime_ingest
+from assets import events, mime_ingest, warehouse
 from pipelines.resources import resource_defs
 
 defs = dg.Definitions.merge(
     mime_ingest.defs,
     events.defs,
+    warehouse.defs,
     dg.Definitions(resources=resource_defs()),
 )

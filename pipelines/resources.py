@@ -48,6 +48,12 @@ class LakeResource(dg.ConfigurableResource):
         return Lake(open_store(self.root, self.s3_endpoint_url or None))
 
 
+class WarehouseResource(dg.ConfigurableResource):
+    """Where the published DuckDB file lives (a local path: DuckDB files stay off network storage)."""
+
+    path: str
+
+
 def resource_defs() -> dict[str, dg.ConfigurableResource]:
     return {
         "archive": ArchiveResource(
@@ -59,4 +65,5 @@ def resource_defs() -> dict[str, dg.ConfigurableResource]:
             tenants=setting("SESLAKE_TENANTS"),
         ),
         "lake": LakeResource(root=setting("SESLAKE_LAKE"), s3_endpoint_url=setting("SESLAKE_S3_ENDPOINT_URL")),
+        "warehouse": WarehouseResource(path=setting("SESLAKE_WAREHOUSE")),
     }

@@ -31,6 +31,11 @@ def test_demo_generates_materializes_and_summarizes(tmp_path):
     assert "caminos" in out and "quarantined:" in out
     assert str(tmp_path / "lake") in out
     assert list((tmp_path / "lake" / "messages").glob("tenant=caminos/date=*/inbound.parquet"))
+    assert "materializing warehouse/reporting" in out and "reputation" in out
+
+    report = run(["report", "--tenant", "caminos"], tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.count("caminos") == 1 and str(tmp_path / "warehouse.duckdb") in report.stdout
 
     again = run(["demo", "--days", "3", "--tenants", "2"], tmp_path)
     assert again.returncode == 0, again.stderr
@@ -51,3 +56,8 @@ def test_materialize_fails_clearly_without_a_registry(tmp_path):
     done = run(["materialize"], tmp_path)
     assert done.returncode == 2
     assert "tenant registry not found" in done.stderr
+
+
+def test_report_without_a_warehouse_fails_clearly(tmp_path):
+    done = run(["report"], tmp_path)
+    assert done.returncode == 2 and "run `seslake materialize` first" in done.stderr

@@ -25,7 +25,7 @@ def test_definitions_load():
 
     dg.Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for asset in defs.assets for key in asset.keys}
-    assert {"lake/inbound_mail", "lake/outbound_mail", "lake/ses_events"} <= keys
+    assert {"lake/inbound_mail", "lake/outbound_mail", "lake/ses_events", "warehouse/reporting"} <= keys
 
 
 def test_dagster_cli_validates_workspace(tmp_path):

@@ -1,0 +1,51 @@
+-- One row per tenant × UTC day: mail volumes, delivery outcomes and engagement.
+-- Rates are per sent recipient; hard bounces only, as SES counts them.
+create table tenant_daily as
+with mail as (
+    select tenant_id, cast(received_at as date) as day,
+           count(*) filter (where direction = 'inbound') as inbound_messages,
+           count(*) filter (where direction = 'outbound') as outbound_messages
+    from messages
+    group by all
+),
+activity as (
+    select tenant_id, cast(event_at as date) as day,
+           count(*) filter (where event_type = 'Send') as sent,
+           count(*) filter (where event_type = 'Delivery') as delivered,
+           count(*) filter (where event_type = 'Bounce' and bounce_type = 'Permanent') as hard_bounces,
+           count(*) filter (where event_type = 'Bounce' and bounce_type is distinct from 'Permanent') as soft_bounces,
+           count(*) filter (where event_type = 'Complaint') as complaints,
+           count(*) filter (where event_type = 'Reject') as rejects,
+           count(*) filter (where event_type = 'DeliveryDelay') as delivery_delays,
+           count(*) filter (where event_type = 'Open') as opens,
+           count(distinct ses_message_id || '|' || coalesce(recipient, '')) filter (where event_type = 'Open')
+               as unique_opens,
+           count(*) filter (where event_type = 'Open' and agent_class = 'human') as human_opens,
+           count(*) filter (where event_type = 'Click') as clicks,
+           count(distinct ses_message_id || '|' || coalesce(recipient, '')) filter (where event_type = 'Click')
+               as unique_clicks,
+           count(*) filter (where event_type = 'Click' and agent_class = 'human') as human_clicks
+    from events
+    group by all
+)
+select tenant_id, day,
+       coalesce(m.inbound_messages, 0) as inbound_messages,
+       coalesce(m.outbound_messages, 0) as outbound_messages,
+       coalesce(a.sent, 0) as sent,
+       coalesce(a.delivered, 0) as delivered,
+       coalesce(a.hard_bounces, 0) as hard_bounces,
+       coalesce(a.soft_bounces, 0) as soft_bounces,
+       coalesce(a.complaints, 0) as complaints,
+       coalesce(a.rejects, 0) as rejects,
+       coalesce(a.delivery_delays, 0) as delivery_delays,
+       coalesce(a.opens, 0) as opens,
+       coalesce(a.unique_opens, 0) as unique_opens,
+       coalesce(a.human_opens, 0) as human_opens,
+       coalesce(a.clicks, 0) as clicks,
+       coalesce(a.unique_clicks, 0) as unique_clicks,
+       coalesce(a.human_clicks, 0) as human_clicks,
+       coalesce(a.hard_bounces, 0) / nullif(a.sent, 0) as bounce_rate,
+       coalesce(a.complaints, 0) / nullif(a.sent, 0) as complaint_rate
+from mail m
+full outer join activity a using (tenant_id, day)
+order by tenant_id, day;

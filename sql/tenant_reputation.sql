@@ -1,0 +1,29 @@
+-- Per tenant over the trailing 30 days that end on the newest day in tenant_daily (the data's
+-- "today", so a rebuild of the same lake gives the same answer): hard-bounce and complaint rates
+-- per sent recipient against SES's account thresholds. review / pause_risk are SES's own
+-- levels (bounce 5 % / 10 %, complaint 0.1 % / 0.5 %); warning is half of review.
+create table tenant_reputation as
+with window_end as (select max(day) as last_day from tenant_daily),
+totals as (
+    select t.tenant_id,
+           (select last_day from window_end) - interval 29 day as window_start,
+           (select last_day from window_end) as window_end,
+           sum(sent) as sent,
+           sum(hard_bounces) as hard_bounces,
+           sum(complaints) as complaints
+    from tenant_daily t
+    where day > (select last_day from window_end) - interval 30 day
+    group by t.tenant_id
+)
+select tenant_id, cast(window_start as date) as window_start, window_end, sent, hard_bounces, complaints,
+       hard_bounces / nullif(sent, 0) as bounce_rate,
+       complaints / nullif(sent, 0) as complaint_rate,
+       case when coalesce(hard_bounces / nullif(sent, 0), 0) >= 0.10
+                 or coalesce(complaints / nullif(sent, 0), 0) >= 0.005 then 'pause_risk'
+            when coalesce(hard_bounces / nullif(sent, 0), 0) >= 0.05
+                 or coalesce(complaints / nullif(sent, 0), 0) >= 0.001 then 'review'
+            when coalesce(hard_bounces / nullif(sent, 0), 0) >= 0.025
+                 or coalesce(complaints / nullif(sent, 0), 0) >= 0.0005 then 'warning'
+            else 'ok' end as status
+from totals
+order by tenant_id;
