@@ -136,8 +136,8 @@ def _materialize(settings: Settings) -> int:
             span = f" ({keys[0]} … {keys[-1]})" if asset.partitions_def else ""
             print(f"materializing {key.to_user_string()}{span} …", flush=True)
             result = dg.materialize(
-                assets,
-                selection=[key],
+                [*assets, *(defs.asset_checks or [])],
+                selection=dg.AssetSelection.assets(key) | dg.AssetSelection.checks_for_assets(key),
                 resources=defs.resources,
                 instance=instance,
                 tags=partition_range if asset.partitions_def else {},
@@ -151,6 +151,9 @@ def _materialize(settings: Settings) -> int:
             metadata = events[-1].metadata if events else {}
             shown = {k: getattr(v, "value", v) for k, v in metadata.items() if k in SUMMARY_METADATA}
             print(f"  done in {time.perf_counter() - started:.1f}s: {shown}", flush=True)
+            for check in result.get_asset_check_evaluations():
+                verdict = "passed" if check.passed else f"FAILED ({check.severity.value})"
+                print(f"  check {check.check_name}: {verdict}", flush=True)
     return 0
 
 

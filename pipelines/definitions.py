@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import events, mime_ingest, warehouse
+from assets import checks, events, mime_ingest, warehouse
+from pipelines import schedules
 from pipelines.resources import resource_defs
 
 defs = dg.Definitions.merge(
     mime_ingest.defs,
     events.defs,
     warehouse.defs,
+    checks.defs,
+    schedules.defs,
     dg.Definitions(resources=resource_defs()),
 )

@@ -97,3 +97,53 @@ def test_events_asset_is_incremental_and_rebuilds_on_request(archive_copy, tmp_p
     rebuilt = run(True)
     assert rebuilt["files_read"].value == first["files_listed"].value
     assert rebuilt["events_per_type"].value == first["events_per_type"].value
+
+
+def test_schedules_pick_today_and_settle_yesterday():
+    from datetime import UTC, datetime
+
+    from pipelines.schedules import intraday_ingest_schedule, nightly_schedule
+
+    moment = datetime(2026, 10, 5, 2, 30, tzinfo=UTC)
+    context = dg.build_schedule_context(scheduled_execution_time=moment)
+    assert intraday_ingest_schedule(context).partition_key == "2026-10-05"
+    nightly = nightly_schedule(context)
+    assert (nightly.partition_key, nightly.run_key) == ("2026-10-04", "nightly-2026-10-04")
+
+
+def test_everything_materializes_with_checks(archive_copy, tmp_path):
+    from pipelines.definitions import defs
+    from pipelines.resources import WarehouseResource
+
+    resources = {
+        "archive": ArchiveResource(source=str(archive_copy)),
+        "lake": LakeResource(root=str(tmp_path / "lake")),
+        "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb")),
+    }
+    tags = {"dagster/asset_partition_range_start": "2026-10-01", "dagster/asset_partition_range_end": "2026-10-10"}
+    partitioned = [a for a in defs.assets if a.partitions_def]
+    assert dg.materialize(partitioned, resources=resources, tags=tags).success
+    others = [a for a in defs.assets if not a.partitions_def]
+    result = dg.materialize([*others, *defs.asset_checks], resources=resources)
+    assert result.success
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["events_are_unique"].passed
+    assert checks["quarantine_share_below_threshold"].passed
+    statuses = checks["tenant_reputation"].metadata["status_per_tenant"].value
+    assert set(statuses) == {"caminos", "altamira", "casaverde"}
+    assert checks["tenant_reputation"].passed == all(s in ("ok", "warning") for s in statuses.values())
+
+
+def test_quarantine_check_fails_when_most_input_is_bad(tmp_path):
+    import duckdb
+
+    from assets.checks import quarantine_share_below_threshold
+    from pipelines.resources import WarehouseResource
+
+    path = tmp_path / "w.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create table quarantine as select 'not_mail' as reason from range(10)")
+        connection.execute("create table messages as select 1 as x from range(5)")
+        connection.execute("create table events as select 1 as x from range(5)")
+    result = quarantine_share_below_threshold(warehouse=WarehouseResource(path=str(path)))
+    assert not result.passed and result.metadata["quarantined"].value == 10
