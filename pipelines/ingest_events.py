@@ -10,8 +10,10 @@ Bad lines and unattributable events go to `quarantine` (part `events`) with file
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -21,12 +23,16 @@ import pyarrow.parquet as pq
 
 from pipelines.events import parse_event_file
 from pipelines.lake import EVENTS, QUARANTINE, Lake, to_parquet_bytes
-from pipelines.objects import ObjectInfo, ObjectStore
+from pipelines.objects import ObjectInfo, ObjectStore, open_store
 from pipelines.tenants import TenantRegistry
 
 PART = "events"
 DAY = "_day"
 LEDGER_KEY = "_ledger/event_files.parquet"
+FILES_PER_CHUNK = 200
+"""Firehose files per unit of work handed to a worker process."""
+_EVENTS_WITH_DAY = EVENTS.append(pa.field(DAY, pa.date32()))
+_QUARANTINE_WITH_DAY = QUARANTINE.append(pa.field(DAY, pa.date32()))
 LEDGER = pa.schema([("key", pa.string()), ("size", pa.int64()), ("processed_at", pa.timestamp("us", tz="UTC"))])
 
 
@@ -53,7 +59,13 @@ def read_ledger(lake: Lake) -> dict[str, int]:
 
 
 def ingest_events(
-    store: ObjectStore, lake: Lake, registry: TenantRegistry, prefix: str, *, full_rebuild: bool = False
+    store: ObjectStore,
+    lake: Lake,
+    registry: TenantRegistry,
+    prefix: str,
+    *,
+    full_rebuild: bool = False,
+    workers: int | None = None,
 ) -> EventIngestResult:
     started = time.perf_counter()
     result = EventIngestResult()
@@ -63,39 +75,24 @@ def ingest_events(
     new_files = [o for o in listed if ledger.get(o.key) != o.size]
     result.files_read = len(new_files)
 
-    events: list[dict] = []
-    quarantine: list[dict] = []
-    for info in new_files:
-        rows, bad = parse_event_file(store.get(info.key), registry)
-        for line in bad:
-            quarantine.append(_quarantine_row(info, line.line_number, "parse", line.reason, line.error, None))
-        for row in rows:
-            if row["tenant_id"] is None:
-                error = f"no tenant for message {row['ses_message_id']} ({row['event_type']})"
-                quarantine.append(_quarantine_row(info, row["line_number"], "attribute", "unattributed", error, None))
-                continue
-            row["source_key"] = info.key
-            row[DAY] = row["event_at"].date()
-            events.append(row)
-    result.lines_bad = sum(1 for q in quarantine if q["stage"] == "parse")
-    result.unattributed = len(quarantine) - result.lines_bad
+    new_table, q_table = _parse_files_parallel(store, registry, new_files, workers)
+    result.lines_bad = pc.sum(pc.equal(q_table.column("stage"), "parse")).as_py() or 0
+    result.unattributed = q_table.num_rows - result.lines_bad
+    event_rows_days = set(new_table.column(DAY).to_pylist())
+    quarantine_rows_days = set(q_table.column(DAY).to_pylist())
 
-    existing_days = _event_days(lake)
-    if full_rebuild:
-        event_days = existing_days | {row[DAY] for row in events}
-        quarantine_days = _quarantine_days(lake) | {row[DAY] for row in quarantine}
+    if full_rebuild:  # also empty the days whose files no longer hold any event
+        event_days = _days_of(lake, "events") | event_rows_days
+        quarantine_days = _days_of(lake, "quarantine") | quarantine_rows_days
     else:
-        event_days = {row[DAY] for row in events}
-        quarantine_days = {row[DAY] for row in quarantine}
+        event_days, quarantine_days = event_rows_days, quarantine_rows_days
 
-    new_table = pa.Table.from_pylist(events, schema=EVENTS.append(pa.field(DAY, pa.date32())))
     merged = new_table if full_rebuild else _with_existing(lake, "events", event_days, new_table)
     deduped = _dedupe(merged, ["fingerprint", "recipient"])
     result.rows_new = deduped.num_rows - (merged.num_rows - new_table.num_rows if not full_rebuild else 0)
     result.rows_duplicate = merged.num_rows - deduped.num_rows
     lake.replace_partitions("events", PART, event_days, deduped, day_column=DAY)
 
-    q_table = pa.Table.from_pylist(quarantine, schema=QUARANTINE.append(pa.field(DAY, pa.date32())))
     q_merged = q_table if full_rebuild else _with_existing(lake, "quarantine", quarantine_days, q_table)
     lake.replace_partitions("quarantine", PART, quarantine_days, _dedupe(q_merged, ["source_key", "line_number"]),
                             day_column=DAY)  # fmt: skip
@@ -113,6 +110,49 @@ def ingest_events(
     return result
 
 
+def _parse_files_parallel(
+    store: ObjectStore, registry: TenantRegistry, files: list[ObjectInfo], workers: int | None
+) -> tuple[pa.Table, pa.Table]:
+    """Events and quarantine rows of `files`, parsed on worker processes when there are many."""
+    chunks = [files[i : i + FILES_PER_CHUNK] for i in range(0, len(files), FILES_PER_CHUNK)]
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(chunks) < 2:
+        parts = [_parse_files(store, registry, chunk) for chunk in chunks]
+    else:
+        endpoint = getattr(store, "client", None) and store.client.meta.endpoint_url
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            parts = list(pool.map(_parse_files_in_worker, [(store.url, endpoint, registry, c) for c in chunks]))
+    events = pa.concat_tables([p[0] for p in parts]) if parts else _EVENTS_WITH_DAY.empty_table()
+    quarantine = pa.concat_tables([p[1] for p in parts]) if parts else _QUARANTINE_WITH_DAY.empty_table()
+    return events, quarantine
+
+
+def _parse_files_in_worker(args: tuple) -> tuple[pa.Table, pa.Table]:
+    url, endpoint, registry, files = args
+    return _parse_files(open_store(url, endpoint), registry, files)
+
+
+def _parse_files(store: ObjectStore, registry: TenantRegistry, files: list[ObjectInfo]) -> tuple[pa.Table, pa.Table]:
+    events: list[dict] = []
+    quarantine: list[dict] = []
+    for info in files:
+        rows, bad = parse_event_file(store.get(info.key), registry)
+        for line in bad:
+            quarantine.append(_quarantine_row(info, line.line_number, "parse", line.reason, line.error, None))
+        for row in rows:
+            if row["tenant_id"] is None:
+                error = f"no tenant for message {row['ses_message_id']} ({row['event_type']})"
+                quarantine.append(_quarantine_row(info, row["line_number"], "attribute", "unattributed", error, None))
+                continue
+            row["source_key"] = info.key
+            row[DAY] = row["event_at"].date()
+            events.append(row)
+    return (
+        pa.Table.from_pylist(events, schema=_EVENTS_WITH_DAY),
+        pa.Table.from_pylist(quarantine, schema=_QUARANTINE_WITH_DAY),
+    )
+
+
 def _quarantine_row(info: ObjectInfo, line: int, stage: str, reason: str, error: str, tenant: str | None) -> dict:
     return {
         "tenant_id": tenant,
@@ -126,14 +166,6 @@ def _quarantine_row(info: ObjectInfo, line: int, stage: str, reason: str, error:
         "first_seen_at": info.last_modified,
         DAY: info.last_modified.date(),
     }
-
-
-def _event_days(lake: Lake) -> set[date]:
-    return _days_of(lake, "events")
-
-
-def _quarantine_days(lake: Lake) -> set[date]:
-    return _days_of(lake, "quarantine")
 
 
 def _days_of(lake: Lake, table: str) -> set[date]:
