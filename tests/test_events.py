@@ -172,3 +172,35 @@ def test_incremental_runs_equal_a_full_rebuild(small_archive, tmp_path):
     assert (
         incremental.read_table("quarantine").sort_by(q_order).equals(rebuilt.read_table("quarantine").sort_by(q_order))
     )
+
+
+def test_sns_wrapped_and_identity_notification_records_in_firehose_files(small_archive, tmp_path):
+    """An SNS-wrapped copy of a delivered line is the same event; an identity notification (no tags)
+    is a new event attributed through its From domain."""
+    registry = load_registry(str(small_archive / "tenants.yaml"))
+    source = tmp_path / "bucket"
+    shutil.copytree(small_archive / "events", source / "events", copy_function=shutil.copy2)
+    baseline = ingest_events(LocalStore(source), Lake(LocalStore(tmp_path / "before")), registry, "events/")
+
+    first_file = next(p for p in sorted((source / "events").rglob("*")) if p.is_file() and p.suffix != ".gz")
+    line = next(line for line in first_file.read_text().splitlines() if '"eventType":"Delivery"' in line)
+    event = json.loads(line)
+    wrapped = {"Type": "Notification", "MessageId": "m-1", "Message": line}
+    identity = {
+        "notificationType": "Bounce",
+        "mail": {key: value for key, value in event["mail"].items() if key != "tags"},
+        "bounce": {
+            "bounceType": "Permanent", "bounceSubType": "General", "timestamp": event["delivery"]["timestamp"],
+            "bouncedRecipients": [{"emailAddress": event["mail"]["destination"][0], "diagnosticCode": "smtp; 550"}],
+        },
+    }  # fmt: skip
+    extra = source / "events" / "2026" / "12" / "31" / "23" / "seslake-events-1-2026-12-31-23-59-59-extra"
+    extra.parent.mkdir(parents=True)
+    extra.write_text(json.dumps(wrapped) + "\n\n" + json.dumps(identity) + "\n")
+    lake = Lake(LocalStore(tmp_path / "after"))
+    after = ingest_events(LocalStore(source), lake, registry, "events/")
+    assert after.rows_duplicate == baseline.rows_duplicate + 1
+    assert after.per_type["Bounce"] == baseline.per_type["Bounce"] + 1
+    bounce = next(r for r in lake.read_table("events").to_pylist() if r["source_key"].endswith("-extra"))
+    assert bounce["event_type"] == "Bounce" and bounce["attributed_by"] == "from_domain"
+    assert bounce["tenant_id"] == event["mail"]["tags"]["tenant"][0]
