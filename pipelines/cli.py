@@ -46,7 +46,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-SUMMARY_METADATA = ("objects", "messages", "quarantined", "files_read", "new_events", "duplicates_dropped", "bad_lines")
+SUMMARY_METADATA = (
+    "objects",
+    "messages",
+    "quarantined",
+    "files_read",
+    "new_events",
+    "duplicates_dropped",
+    "bad_lines",
+    "models",
+)
 """Materialization metadata printed after each asset."""
 
 
@@ -152,7 +161,8 @@ def _materialize(settings: Settings) -> int:
             shown = {k: getattr(v, "value", v) for k, v in metadata.items() if k in SUMMARY_METADATA}
             print(f"  done in {time.perf_counter() - started:.1f}s: {shown}", flush=True)
             for check in result.get_asset_check_evaluations():
-                verdict = "passed" if check.passed else f"FAILED ({check.severity.value})"
+                warn = check.severity == dg.AssetCheckSeverity.WARN
+                verdict = "passed" if check.passed else ("warning" if warn else "FAILED")
                 print(f"  check {check.check_name}: {verdict}", flush=True)
     return 0
 
