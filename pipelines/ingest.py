@@ -110,14 +110,13 @@ def ingest_mime(
     *,
     include_earlier: bool = False,
     workers: int | None = None,
-    progress: bool = False,
 ) -> IngestResult:
     """Parse and attribute the objects of `days` and replace their lake partitions."""
     started = time.perf_counter()
     objects = select_objects(store, prefix, days, include_earlier)
     result = IngestResult(direction=direction, objects=len(objects))
     result.bytes_read = sum(o.size for o in objects)
-    tables = _parse_all(store, registry, direction, prefix, objects, workers, progress)
+    tables = _parse_all(store, registry, direction, prefix, objects, workers)
     written_days = set(days or ()) | {object_day(o) for o in objects}
     result.days = sorted(written_days)
     for name in TABLES:
@@ -143,7 +142,6 @@ def _parse_all(
     prefix: str,
     objects: list[ObjectInfo],
     workers: int | None,
-    progress: bool,
 ) -> dict[str, pa.Table]:
     chunks = [objects[i : i + CHUNK_OBJECTS] for i in range(0, len(objects), CHUNK_OBJECTS)]
     workers = workers or os.cpu_count() or 1
@@ -151,25 +149,20 @@ def _parse_all(
         results: Iterator[dict[str, pa.Table]] = (
             _process_chunk(store, registry, direction, prefix, chunk) for chunk in chunks
         )
-        return _concat(results, len(objects), progress)
-    endpoint = getattr(store, "client", None) and store.client.meta.endpoint_url
+        return _concat(results)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = pool.map(
             _process_chunk_in_worker,
-            [(store.url, endpoint, registry, direction, prefix, chunk) for chunk in chunks],
+            [(store.url, store.endpoint_url, registry, direction, prefix, chunk) for chunk in chunks],
         )
-        return _concat(futures, len(objects), progress)
+        return _concat(futures)
 
 
-def _concat(results: Iterable[dict[str, pa.Table]], total: int, progress: bool) -> dict[str, pa.Table]:
+def _concat(results: Iterable[dict[str, pa.Table]]) -> dict[str, pa.Table]:
     collected: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
-    done = 0
     for tables in results:
         for name in TABLES:
             collected[name].append(tables[name])
-        done += tables["messages"].num_rows + tables["quarantine"].num_rows
-        if progress:
-            print(f"  parsed {done}/{total} objects", flush=True)
     return {name: pa.concat_tables(parts) if parts else _Rows().tables()[name] for name, parts in collected.items()}
 
 

@@ -119,9 +119,10 @@ def _parse_files_parallel(
     if workers == 1 or len(chunks) < 2:
         parts = [_parse_files(store, registry, chunk) for chunk in chunks]
     else:
-        endpoint = getattr(store, "client", None) and store.client.meta.endpoint_url
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(_parse_files_in_worker, [(store.url, endpoint, registry, c) for c in chunks]))
+            parts = list(
+                pool.map(_parse_files_in_worker, [(store.url, store.endpoint_url, registry, c) for c in chunks])
+            )
     events = pa.concat_tables([p[0] for p in parts]) if parts else _EVENTS_WITH_DAY.empty_table()
     quarantine = pa.concat_tables([p[1] for p in parts]) if parts else _QUARANTINE_WITH_DAY.empty_table()
     return events, quarantine

@@ -27,6 +27,8 @@ class ObjectInfo:
 
 class ObjectStore(Protocol):
     url: str
+    endpoint_url: str | None
+    """What `open_store(url, endpoint_url)` needs to open the same store again (e.g. in a worker)."""
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
     def get(self, key: str) -> bytes: ...
@@ -41,6 +43,7 @@ class LocalStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.url = str(self.root)
+        self.endpoint_url = None
 
     def _path(self, key: str) -> Path:
         return self.root / key
@@ -99,6 +102,7 @@ class S3Store:
 
         bucket, _, base = url.removeprefix("s3://").partition("/")
         self.url = url
+        self.endpoint_url = endpoint_url
         self.bucket = bucket
         self.base = base.strip("/") + "/" if base.strip("/") else ""
         self.client = boto3.client("s3", endpoint_url=endpoint_url or None)
