@@ -201,25 +201,17 @@ def _first_tag(tags: dict, name: str) -> str | None:
 
 
 def attribute_event(mail: dict, tags: dict, registry: TenantRegistry | None) -> tuple[str | None, str | None]:
-    """Tenant of an outbound event: tenant tag, configuration set, then sending (From) domain."""
+    """Tenant of an outbound event, by the same rules as the outbound archive."""
     if registry is None:
         return None, None
-    for name in TENANT_TAGS:
-        value = _first_tag(tags, name)
-        if value and value.lower() in registry.tenants:
-            return value.lower(), "message_tag"
-    tenant = registry.tenant_for_configuration_set(_first_tag(tags, "ses:configuration-set"))
-    if tenant:
-        return tenant, "configuration_set"
     common = mail.get("commonHeaders") if isinstance(mail.get("commonHeaders"), dict) else {}
     senders = [_first_tag(tags, "ses:from-domain"), *(common.get("from") or []), mail.get("source")]
-    for sender in senders:
-        if isinstance(sender, str) and sender:
-            domain = sender.rsplit("@", 1)[-1].strip(" >").lower()
-            tenant = registry.tenant_for_sending_domain(domain)
-            if tenant:
-                return tenant, "from_domain"
-    return None, None
+    attribution = registry.attribute_sending(
+        tenant_tags=[_first_tag(tags, name) for name in TENANT_TAGS],
+        configuration_set=_first_tag(tags, "ses:configuration-set"),
+        senders=[s for s in senders if isinstance(s, str)],
+    )
+    return (attribution.tenant_id, attribution.by) if attribution else (None, None)
 
 
 def parse_event_file(data: bytes, registry: TenantRegistry | None) -> tuple[list[dict], list[BadLine]]:

@@ -71,12 +71,6 @@ class TenantRegistry:
     def tenant_for_inbound_address(self, address: str) -> str | None:
         return self._by_inbound.get(canonical_address(address))
 
-    def tenant_for_configuration_set(self, name: str | None) -> str | None:
-        return self._by_config_set.get(name.strip().lower()) if name else None
-
-    def tenant_for_sending_domain(self, domain: str | None) -> str | None:
-        return self._by_domain.get(domain.strip().lower()) if domain else None
-
     def attribute_inbound(
         self, message: ParsedMessage, notification_recipients: Iterable[str] = ()
     ) -> Attribution | None:
@@ -96,18 +90,35 @@ class TenantRegistry:
         return None
 
     def attribute_outbound(self, message: ParsedMessage, archive_tenant: str | None = None) -> Attribution | None:
-        """The tenant that sent an outbound message: tag, configuration set, From domain, archive path."""
+        """The tenant that sent an archived outbound message (see `attribute_sending`)."""
         tags = parse_message_tags(message.headers.get("x-ses-message-tags", ""))
-        candidates = [
-            ("message_tag", tags.get(TENANT_TAG) or message.headers.get("x-ses-tenant"), self._by_id),
-            ("configuration_set", message.headers.get("x-ses-configuration-set"), self._by_config_set),
-            ("from_domain", message.from_.domain if message.from_ else None, self._by_domain),
-            ("archive_path", archive_tenant, self._by_id),
-        ]
-        for rule, value, table in candidates:
-            tenant_id = table.get(value.strip().lower()) if value else None
-            if tenant_id:
-                return Attribution(tenant_id, rule)
+        return self.attribute_sending(
+            tenant_tags=[tags.get(TENANT_TAG), message.headers.get("x-ses-tenant")],
+            configuration_set=message.headers.get("x-ses-configuration-set"),
+            senders=[message.from_.address if message.from_ else None],
+            archive_tenant=archive_tenant,
+        )
+
+    def attribute_sending(
+        self,
+        tenant_tags: Iterable[str | None],
+        configuration_set: str | None,
+        senders: Iterable[str | None],
+        archive_tenant: str | None = None,
+    ) -> Attribution | None:
+        """Outbound mail and its events, in order of trust: a tenant message tag, the configuration
+        set, the sending domain (of an address or a bare domain), then the archive path."""
+        for value in tenant_tags:
+            if value and value.strip().lower() in self._by_id:
+                return Attribution(value.strip().lower(), "message_tag")
+        if configuration_set and (tenant_id := self._by_config_set.get(configuration_set.strip().lower())):
+            return Attribution(tenant_id, "configuration_set")
+        for sender in senders:
+            domain = sender.rsplit("@", 1)[-1].strip(" <>").lower() if sender else ""
+            if tenant_id := self._by_domain.get(domain):
+                return Attribution(tenant_id, "from_domain")
+        if archive_tenant and archive_tenant in self._by_id:
+            return Attribution(archive_tenant, "archive_path")
         return None
 
 
