@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.lake import SCHEMAS, Lake, WrittenFile
+from pipelines.lake import DAY_COLUMN, SCHEMAS, Lake, WrittenFile, quarantine_row
 from pipelines.message import MimeParseError, ParsedMessage
 from pipelines.mime import parse_message, parse_message_file
 from pipelines.objects import ObjectInfo, ObjectStore, open_store
@@ -38,7 +38,6 @@ CHUNK_OBJECTS = 500
 """Objects per unit of work handed to a worker process."""
 INLINE_BELOW = 400
 """Batches smaller than this are parsed in-process: starting workers would cost more."""
-DAY_COLUMN = "_day"
 TABLES = ("messages", "recipients", "attachments", "quarantine")
 
 
@@ -185,21 +184,8 @@ def process_object(
 ) -> None:
     """Add one object's rows to `rows`: message rows, or exactly one quarantine row."""
 
-    def quarantine(stage: str, reason: str, error: str, tenant_id: str | None = None) -> None:
-        rows.quarantine.append(
-            {
-                "tenant_id": tenant_id,
-                "source": direction,
-                "source_key": info.key,
-                "line_number": None,
-                "stage": stage,
-                "reason": reason,
-                "error": error[:4000],
-                "size_bytes": info.size,
-                "first_seen_at": info.last_modified,
-                DAY_COLUMN: object_day(info),
-            }
-        )
+    def quarantine(stage: str, reason: str, error: str) -> None:
+        rows.quarantine.append(quarantine_row(direction, info, stage, reason, error))
 
     with tempfile.TemporaryDirectory(prefix="seslake-") if info.size > LARGE_OBJECT_BYTES else nullcontext() as tmp:
         try:

@@ -22,17 +22,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.events import parse_event_file
-from pipelines.lake import EVENTS, QUARANTINE, Lake, to_parquet_bytes
+from pipelines.lake import DAY_COLUMN, EVENTS, QUARANTINE, Lake, quarantine_row, to_parquet_bytes
 from pipelines.objects import ObjectInfo, ObjectStore, open_store
 from pipelines.tenants import TenantRegistry
 
 PART = "events"
-DAY = "_day"
 LEDGER_KEY = "_ledger/event_files.parquet"
 FILES_PER_CHUNK = 200
 """Firehose files per unit of work handed to a worker process."""
-_EVENTS_WITH_DAY = EVENTS.append(pa.field(DAY, pa.date32()))
-_QUARANTINE_WITH_DAY = QUARANTINE.append(pa.field(DAY, pa.date32()))
+_EVENTS_WITH_DAY = EVENTS.append(pa.field(DAY_COLUMN, pa.date32()))
+_QUARANTINE_WITH_DAY = QUARANTINE.append(pa.field(DAY_COLUMN, pa.date32()))
 LEDGER = pa.schema([("key", pa.string()), ("size", pa.int64()), ("processed_at", pa.timestamp("us", tz="UTC"))])
 
 
@@ -78,24 +77,25 @@ def ingest_events(
     new_table, q_table = _parse_files_parallel(store, registry, new_files, workers)
     result.lines_bad = pc.sum(pc.equal(q_table.column("stage"), "parse")).as_py() or 0
     result.unattributed = q_table.num_rows - result.lines_bad
-    event_rows_days = set(new_table.column(DAY).to_pylist())
-    quarantine_rows_days = set(q_table.column(DAY).to_pylist())
+    event_rows_days = set(new_table.column(DAY_COLUMN).to_pylist())
+    quarantine_rows_days = set(q_table.column(DAY_COLUMN).to_pylist())
 
     if full_rebuild:  # also empty the days whose files no longer hold any event
-        event_days = _days_of(lake, "events") | event_rows_days
-        quarantine_days = _days_of(lake, "quarantine") | quarantine_rows_days
+        event_days = lake.partition_days("events", PART) | event_rows_days
+        quarantine_days = lake.partition_days("quarantine", PART) | quarantine_rows_days
     else:
         event_days, quarantine_days = event_rows_days, quarantine_rows_days
 
     merged = new_table if full_rebuild else _with_existing(lake, "events", event_days, new_table)
     deduped = _dedupe(merged, ["fingerprint", "recipient"])
-    result.rows_new = deduped.num_rows - (merged.num_rows - new_table.num_rows if not full_rebuild else 0)
+    already_stored = merged.num_rows - new_table.num_rows
+    result.rows_new = deduped.num_rows - already_stored
     result.rows_duplicate = merged.num_rows - deduped.num_rows
-    lake.replace_partitions("events", PART, event_days, deduped, day_column=DAY)
+    lake.replace_partitions("events", PART, event_days, deduped, day_column=DAY_COLUMN)
 
     q_merged = q_table if full_rebuild else _with_existing(lake, "quarantine", quarantine_days, q_table)
     lake.replace_partitions("quarantine", PART, quarantine_days, _dedupe(q_merged, ["source_key", "line_number"]),
-                            day_column=DAY)  # fmt: skip
+                            day_column=DAY_COLUMN)  # fmt: skip
 
     now = datetime.now(UTC)
     kept = {} if full_rebuild else ledger
@@ -139,14 +139,14 @@ def _parse_files(store: ObjectStore, registry: TenantRegistry, files: list[Objec
     for info in files:
         rows, bad = parse_event_file(store.get(info.key), registry)
         for line in bad:
-            quarantine.append(_quarantine_row(info, line.line_number, "parse", line.reason, line.error, None))
+            quarantine.append(quarantine_row(PART, info, "parse", line.reason, line.error, line.line_number))
         for row in rows:
             if row["tenant_id"] is None:
                 error = f"no tenant for message {row['ses_message_id']} ({row['event_type']})"
-                quarantine.append(_quarantine_row(info, row["line_number"], "attribute", "unattributed", error, None))
+                quarantine.append(quarantine_row(PART, info, "attribute", "unattributed", error, row["line_number"]))
                 continue
             row["source_key"] = info.key
-            row[DAY] = row["event_at"].date()
+            row[DAY_COLUMN] = row["event_at"].date()
             events.append(row)
     return (
         pa.Table.from_pylist(events, schema=_EVENTS_WITH_DAY),
@@ -154,35 +154,12 @@ def _parse_files(store: ObjectStore, registry: TenantRegistry, files: list[Objec
     )
 
 
-def _quarantine_row(info: ObjectInfo, line: int, stage: str, reason: str, error: str, tenant: str | None) -> dict:
-    return {
-        "tenant_id": tenant,
-        "source": "events",
-        "source_key": info.key,
-        "line_number": line,
-        "stage": stage,
-        "reason": reason,
-        "error": error[:4000],
-        "size_bytes": info.size,
-        "first_seen_at": info.last_modified,
-        DAY: info.last_modified.date(),
-    }
-
-
-def _days_of(lake: Lake, table: str) -> set[date]:
-    days = set()
-    for key in lake.partition_files(table):
-        if key.endswith(f"/{PART}.parquet"):
-            days.add(date.fromisoformat(key.rsplit("/date=", 1)[1].split("/", 1)[0]))
-    return days
-
-
 def _with_existing(lake: Lake, table: str, days: set[date], new: pa.Table) -> pa.Table:
     """`new` plus the rows this part already has for `days`."""
     existing = lake.read_table(table, part=PART, days=days)
     if existing.num_rows == 0:
         return new
-    existing = existing.append_column(DAY, existing.column("date")).select(new.schema.names).cast(new.schema)
+    existing = existing.append_column(DAY_COLUMN, existing.column("date")).select(new.schema.names).cast(new.schema)
     return pa.concat_tables([existing, new])
 
 

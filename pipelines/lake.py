@@ -19,9 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.objects import ObjectStore
+from pipelines.objects import ObjectInfo, ObjectStore
 
 WRITE_THREADS = 4
+DAY_COLUMN = "_day"
+"""The in-memory column holding each row's partition day; not stored in the files."""
 UNATTRIBUTED = "_unattributed"
 """Partition value of quarantined records that have no tenant."""
 
@@ -151,6 +153,26 @@ SCHEMAS: dict[str, pa.Schema] = {
     "quarantine": QUARANTINE,
 }
 
+
+def quarantine_row(
+    source: str, info: ObjectInfo, stage: str, reason: str, error: str, line_number: int | None = None
+) -> dict:
+    """A `quarantine` row for an object (or one line of it), partitioned by the object's arrival day
+    under the `_day` key that `Lake.replace_partitions` is given as `day_column`."""
+    return {
+        "tenant_id": None,
+        "source": source,
+        "source_key": info.key,
+        "line_number": line_number,
+        "stage": stage,
+        "reason": reason,
+        "error": error[:4000],
+        "size_bytes": info.size,
+        "first_seen_at": info.last_modified,
+        DAY_COLUMN: info.last_modified.date(),
+    }
+
+
 _PARTITION_RE = re.compile(
     r"^(?P<table>[^/]+)/tenant=(?P<tenant>[^/]+)/date=(?P<date>[0-9-]+)/(?P<part>[^/]+)\.parquet$"
 )
@@ -229,6 +251,11 @@ class Lake:
             if match and match["part"] == part and date.fromisoformat(match["date"]) in days and existing not in keep:
                 self.store.delete(existing)
         return written
+
+    def partition_days(self, table: str, part: str) -> set[date]:
+        """The days that have a file of this part."""
+        matches = (_PARTITION_RE.match(key) for key in self.partition_files(table))
+        return {date.fromisoformat(m["date"]) for m in matches if m and m["part"] == part}
 
     def partition_files(self, table: str) -> list[str]:
         return [info.key for info in self.store.list(f"{table}/") if info.key.endswith(".parquet")]
