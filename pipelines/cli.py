@@ -104,8 +104,8 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
             _generate(Path(settings.source), args)
     status = _materialize(settings)
     if status == 0:
-        _print_summary(settings)
         _report(settings, None)
+        _print_where(settings)
     return status
 
 
@@ -175,39 +175,15 @@ def _first_failure(result) -> str:
     return "see the Dagster run log"
 
 
-def _print_summary(settings: Settings) -> None:
-    import polars as pl
+def _print_where(settings: Settings) -> None:
+    """Where the demo's data is, and what was quarantined (from the warehouse, not a second lake scan)."""
+    import duckdb
 
-    from pipelines.lake import Lake
-    from pipelines.objects import open_store
-
-    lake = Lake(open_store(settings.lake, settings.s3_endpoint_url or None))
-    messages = pl.from_arrow(
-        lake.read_table("messages").select(["tenant_id", "direction", "attachment_count", "sent_at"])
-    )
-    quarantine = pl.from_arrow(lake.read_table("quarantine").select(["tenant", "reason"]))
+    with duckdb.connect(settings.warehouse, read_only=True) as connection:
+        reasons = connection.execute("select reason, count(*) from quarantine group by 1 order by 1").fetchall()
     print()
-    print(f"{'tenant':<16}{'inbound':>9}{'outbound':>10}{'attachments':>13}  first … last message")
-    if messages.height:
-        summary = (
-            messages.group_by("tenant_id")
-            .agg(
-                (pl.col("direction") == "inbound").sum().alias("inbound"),
-                (pl.col("direction") == "outbound").sum().alias("outbound"),
-                pl.col("attachment_count").sum().alias("attachments"),
-                pl.col("sent_at").min().alias("first"),
-                pl.col("sent_at").max().alias("last"),
-            )
-            .sort("tenant_id")
-        )
-        for row in summary.iter_rows(named=True):
-            print(
-                f"{row['tenant_id']:<16}{row['inbound']:>9}{row['outbound']:>10}{row['attachments']:>13}  "
-                f"{row['first']:%Y-%m-%d} … {row['last']:%Y-%m-%d}"
-            )
-    reasons = quarantine.group_by("reason").len().sort("reason").iter_rows() if quarantine.height else []
-    print(f"quarantined: {quarantine.height} " + ", ".join(f"{r}={n}" for r, n in reasons))
-    print(f"lake: {settings.lake}   (tables messages, recipients, attachments, quarantine; tenant=…/date=…)")
+    print(f"quarantined: {sum(n for _, n in reasons)} " + ", ".join(f"{r}={n}" for r, n in reasons))
+    print(f"lake: {settings.lake}   (tables messages, recipients, attachments, quarantine, events; tenant=…/date=…)")
 
 
 REPORT_SQL = """
