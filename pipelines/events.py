@@ -2,9 +2,16 @@
 
 Accepts the shapes the same events arrive in: Firehose NDJSON lines (event publishing,
 `eventType`), SNS envelopes (`Type`/`Message` holding the event as a JSON string) and identity
-notifications (`notificationType`, no tags). Each row carries a content fingerprint (sha256 of the
-event's canonical JSON) so Firehose's at-least-once re-deliveries collapse to one event, while two
-real opens a second apart stay two.
+notifications (`notificationType`, no tags). Each row carries a content fingerprint: md5 of the
+event's JSON text exactly as delivered (the line, or an SNS envelope's `Message`), so Firehose's
+at-least-once re-deliveries (byte-identical lines) collapse to one event, while two real opens a
+second apart stay two. This module is the reference for every rule; the bulk
+path in `events_sql` applies the same rules in DuckDB to the common Firehose shape.
+
+Required: an event type (one of EVENT_TYPES), `mail.messageId` as a string and a parseable
+timestamp (the detail's, else the mail's); a record without them is a bad line. Other fields are
+read leniently, the same way DuckDB's json_transform reads them: a string field holding another
+JSON value keeps that value's JSON text, a list or object field of another type counts as missing.
 
 Opens and clicks are classified, since SES flags none of this:
 - `gmail_proxy`: the user agent names GoogleImageProxy / ggpht.com (Gmail fetches images itself);
@@ -20,7 +27,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -66,12 +73,19 @@ class BadLine:
     error: str
 
 
+LINE_WHITESPACE = b" \t\r\x0b\x0c"
+"""A line (split on \\n) of only these is blank; they are stripped before parsing, not before fingerprinting."""
+
+
+def decompress(data: bytes) -> bytes:
+    """The object's bytes, gunzipped when they start with gzip's magic bytes."""
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
 def iter_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """Non-blank lines of an NDJSON object, gzip or not (by magic bytes), numbered from 1."""
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
+    """Non-blank lines of an (already decompressed) NDJSON object, numbered from 1."""
     for number, line in enumerate(data.split(b"\n"), start=1):
-        if line.strip():
+        if line.strip(LINE_WHITESPACE):
             yield number, line
 
 
@@ -85,6 +99,10 @@ def parse_timestamp(value: object) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+_LISTED_FIRST_OCTETS = {str(n.network_address).split(".")[0] for n in [APPLE_PROXY_NETWORK, *SCANNER_NETWORKS.values()]}
+"""Only an IPv4 address starting with one of these can be in a listed network (all are /8 or longer)."""
+
+
 def classify_agent(event_type: str, ip: str | None, user_agent: str | None) -> str | None:
     """human / apple_proxy / gmail_proxy / scanner for opens and clicks; None for other types."""
     if event_type not in ("Open", "Click"):
@@ -92,7 +110,7 @@ def classify_agent(event_type: str, ip: str | None, user_agent: str | None) -> s
     agent = (user_agent or "").lower()
     if "googleimageproxy" in agent or "ggpht.com" in agent:
         return "gmail_proxy"
-    address = _ip(ip)
+    address = _ip(ip) if ip and ip.partition(".")[0] in _LISTED_FIRST_OCTETS else None
     if address is not None and any(address in network for network in SCANNER_NETWORKS.values()):
         return "scanner"
     if any(marker in agent for marker in SCANNER_AGENT_MARKERS):
@@ -109,21 +127,32 @@ def _ip(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | No
         return None
 
 
-def unwrap(record: object) -> dict:
-    """The SES event inside an SNS envelope (or the record itself)."""
+def unwrap(record: object, text: bytes | None = None) -> tuple[dict, bytes | None]:
+    """The SES event inside an SNS envelope (or the record itself), with its JSON text when known."""
     if isinstance(record, dict) and record.get("Type") == "Notification" and isinstance(record.get("Message"), str):
+        text = record["Message"].encode()
         try:
-            record = orjson.loads(record["Message"])
+            record = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise EventError("bad_json", f"SNS envelope whose Message is not JSON: {exc}") from exc
     if not isinstance(record, dict):
         raise EventError("bad_shape", f"expected a JSON object, got {type(record).__name__}")
-    return record
+    return record, text
 
 
-def normalize(record: object, registry: TenantRegistry | None) -> list[dict]:
-    """Rows of one SES event (any accepted shape); raises EventError for unusable records."""
-    event = unwrap(record)
+def fingerprint(event: dict, text: bytes | None) -> str:
+    """md5 of the event's JSON text as delivered, or of its sorted compact JSON when only parsed.
+
+    A dedupe key, not a security measure: md5 is what DuckDB computes fastest for the bulk path."""
+    data = text if text is not None else orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+    return hashlib.md5(data).hexdigest()
+
+
+def normalize(record: object, registry: TenantRegistry | None, text: bytes | None = None) -> list[dict]:
+    """Rows of one SES event (any accepted shape); raises EventError for unusable records.
+
+    `text` is the JSON text `record` was parsed from, the source of its fingerprint."""
+    event, text = unwrap(record, text)
     event_type = event.get("eventType") or event.get("notificationType")
     if event_type == "Received":
         raise EventError("not_an_event", "an inbound Received notification, not a sending event")
@@ -132,19 +161,20 @@ def normalize(record: object, registry: TenantRegistry | None) -> list[dict]:
     mail = event.get("mail")
     if not isinstance(mail, dict) or not isinstance(mail.get("messageId"), str):
         raise EventError("bad_shape", "event without mail.messageId")
-    detail = event.get(_DETAIL_KEY[event_type]) or {}
+    detail = event.get(_DETAIL_KEY[event_type])
+    if detail is None:
+        detail = {}
     if not isinstance(detail, dict):
         raise EventError("bad_shape", f"{_DETAIL_KEY[event_type]} is not an object")
-    tags = mail.get("tags") if isinstance(mail.get("tags"), dict) else {}
+    tags = _object(mail.get("tags"))
     event_at = parse_timestamp(detail.get("timestamp")) or parse_timestamp(mail.get("timestamp"))
     if event_at is None:
         raise EventError("bad_timestamp", "no parseable timestamp in the event or its mail")
     tenant_id, attributed_by = attribute_event(mail, tags, registry)
-    fingerprint = hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    ip, agent = detail.get("ipAddress"), detail.get("userAgent")
+    ip, agent = _text(detail.get("ipAddress")), _text(detail.get("userAgent"))
     link_tags = detail.get("linkTags")
     common = {
-        "fingerprint": fingerprint,
+        "fingerprint": fingerprint(event, text),
         "event_type": event_type,
         "ses_message_id": mail["messageId"],
         "tenant_id": tenant_id,
@@ -153,16 +183,16 @@ def normalize(record: object, registry: TenantRegistry | None) -> list[dict]:
         "sent_at": parse_timestamp(mail.get("timestamp")),
         "configuration_set": _first_tag(tags, "ses:configuration-set"),
         "from_domain": _first_tag(tags, "ses:from-domain"),
-        "bounce_type": detail.get("bounceType"),
-        "bounce_subtype": detail.get("bounceSubType"),
-        "complaint_feedback_type": detail.get("complaintFeedbackType"),
-        "delay_type": detail.get("delayType"),
-        "link": detail.get("link"),
+        "bounce_type": _text(detail.get("bounceType")),
+        "bounce_subtype": _text(detail.get("bounceSubType")),
+        "complaint_feedback_type": _text(detail.get("complaintFeedbackType")),
+        "delay_type": _text(detail.get("delayType")),
+        "link": _text(detail.get("link")),
         "link_tags": orjson.dumps(link_tags).decode() if link_tags else None,
         "ip": ip,
         "user_agent": agent,
         "agent_class": classify_agent(event_type, ip, agent),
-        "feedback_id": detail.get("feedbackId"),
+        "feedback_id": _text(detail.get("feedbackId")),
     }
     return [
         {**common, "recipient": rcpt, "diagnostic_code": code} for rcpt, code in _recipients(event_type, detail, mail)
@@ -177,35 +207,52 @@ def _recipients(event_type: str, detail: dict, mail: dict) -> list[tuple[str | N
         "DeliveryDelay": "delayedRecipients",
     }
     if event_type in listed_key:
-        entries = detail.get(listed_key[event_type]) or []
-        found = [
-            (str(e.get("emailAddress", "")).lower() or None, e.get("diagnosticCode"))
-            for e in entries
-            if isinstance(e, dict)
-        ]
+        entries = [_object(e) for e in _list(detail.get(listed_key[event_type]))]
+        found = [(_lower(e.get("emailAddress")) or None, _text(e.get("diagnosticCode"))) for e in entries]
         return found or [(None, None)]
     if event_type == "Delivery":
-        return [(str(r).lower(), None) for r in detail.get("recipients") or []] or [(None, None)]
-    destination = [str(r).lower() for r in mail.get("destination") or []]
+        return [(_lower(r), None) for r in _list(detail.get("recipients"))] or [(None, None)]
+    destination = [_lower(r) for r in _list(mail.get("destination"))]
     if event_type in ("Open", "Click"):
         # SES does not say which recipient opened or clicked: known only for single-recipient mail.
         return [(destination[0] if len(destination) == 1 else None, None)]
     return [(r, None) for r in destination] or [(None, None)]
 
 
+def _text(value: object) -> str | None:
+    """A string field: a string as is, another JSON value as its compact JSON text, null as None."""
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _list(value: object) -> list:
+    """A list field: anything but a list counts as missing."""
+    return value if isinstance(value, list) else []
+
+
+def _object(value: object) -> dict:
+    """An object field: anything but an object counts as empty."""
+    return value if isinstance(value, dict) else {}
+
+
+def _lower(value: object) -> str | None:
+    text = _text(value)
+    return None if text is None else text.lower()
+
+
 def _first_tag(tags: dict, name: str) -> str | None:
-    value = tags.get(name)
-    if isinstance(value, list) and value:
-        return str(value[0])
-    return str(value) if isinstance(value, str) else None
+    """First value of a message tag (SES gives each tag as a list of strings)."""
+    values = _list(tags.get(name))
+    return _text(values[0]) if values else None
 
 
 def attribute_event(mail: dict, tags: dict, registry: TenantRegistry | None) -> tuple[str | None, str | None]:
     """Tenant of an outbound event, by the same rules as the outbound archive."""
     if registry is None:
         return None, None
-    common = mail.get("commonHeaders") if isinstance(mail.get("commonHeaders"), dict) else {}
-    senders = [_first_tag(tags, "ses:from-domain"), *(common.get("from") or []), mail.get("source")]
+    common = _object(mail.get("commonHeaders"))
+    senders = [_first_tag(tags, "ses:from-domain"), *map(_text, _list(common.get("from"))), _text(mail.get("source"))]
     attribution = registry.attribute_sending(
         tenant_tags=[_first_tag(tags, name) for name in TENANT_TAGS],
         configuration_set=_first_tag(tags, "ses:configuration-set"),
@@ -216,15 +263,22 @@ def attribute_event(mail: dict, tags: dict, registry: TenantRegistry | None) -> 
 
 def parse_event_file(data: bytes, registry: TenantRegistry | None) -> tuple[list[dict], list[BadLine]]:
     """Rows of every good line of one Firehose object, and the bad lines with their reasons."""
-    rows: list[dict] = []
-    bad: list[BadLine] = []
     try:
-        lines = list(iter_lines(data))
+        data = decompress(data)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         return [], [BadLine(0, "bad_compression", f"{type(exc).__name__}: {exc}")]
+    return parse_lines(iter_lines(data), registry)
+
+
+def parse_lines(
+    lines: Iterable[tuple[int, bytes]], registry: TenantRegistry | None
+) -> tuple[list[dict], list[BadLine]]:
+    """Rows of every good (line number, line) pair, and the bad lines with their reasons."""
+    rows: list[dict] = []
+    bad: list[BadLine] = []
     for number, line in lines:
         try:
-            for row in normalize(orjson.loads(line), registry):
+            for row in normalize(orjson.loads(line.strip(LINE_WHITESPACE)), registry, line):
                 row["line_number"] = number
                 rows.append(row)
         except orjson.JSONDecodeError as exc:

@@ -5,31 +5,44 @@ event-date partitions they touch: existing rows of those days plus the new ones,
 (fingerprint, recipient) keeping the earliest (source key, line). Because the kept copy does not
 depend on the order files were read in, incremental runs and a full rebuild give the same lake.
 Bad lines and unattributable events go to `quarantine` (part `events`) with file key and line.
+
+Files are read in batches of about BATCH_BYTES and staged in a DuckDB file on local disk with a
+memory limit, so memory stays bounded however many files a rebuild reads; the dedupe runs there
+and the partitions are written a few days at a time.
 """
 
 from __future__ import annotations
 
+import gzip
 import io
-import os
+import itertools
+import tempfile
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.events import parse_event_file
+from pipelines.events import BadLine, decompress, iter_lines, parse_lines
+from pipelines.events_sql import normalize_batch, split_lines
 from pipelines.lake import DAY_COLUMN, EVENTS, QUARANTINE, Lake, quarantine_row, to_parquet_bytes
-from pipelines.objects import ObjectInfo, ObjectStore, open_store
+from pipelines.objects import ObjectInfo, ObjectStore
 from pipelines.tenants import TenantRegistry
 
 PART = "events"
 LEDGER_KEY = "_ledger/event_files.parquet"
-FILES_PER_CHUNK = 200
-"""Firehose files per unit of work handed to a worker process."""
+BATCH_BYTES = 16 * 1024 * 1024
+"""Listed (possibly gzip) bytes of files read and normalized together."""
+FETCH_THREADS = 8
+DAYS_PER_WRITE = 8
+"""Event days read back from the staging database and written to the lake at a time."""
+STAGING_MEMORY = "256MB"
 _EVENTS_WITH_DAY = EVENTS.append(pa.field(DAY_COLUMN, pa.date32()))
 _QUARANTINE_WITH_DAY = QUARANTINE.append(pa.field(DAY_COLUMN, pa.date32()))
 LEDGER = pa.schema([("key", pa.string()), ("size", pa.int64()), ("processed_at", pa.timestamp("us", tz="UTC"))])
@@ -64,7 +77,6 @@ def ingest_events(
     prefix: str,
     *,
     full_rebuild: bool = False,
-    workers: int | None = None,
 ) -> EventIngestResult:
     started = time.perf_counter()
     result = EventIngestResult()
@@ -74,28 +86,39 @@ def ingest_events(
     new_files = [o for o in listed if ledger.get(o.key) != o.size]
     result.files_read = len(new_files)
 
-    new_table, q_table = _parse_files_parallel(store, registry, new_files, workers)
-    result.lines_bad = pc.sum(pc.equal(q_table.column("stage"), "parse")).as_py() or 0
-    result.unattributed = q_table.num_rows - result.lines_bad
-    event_rows_days = set(new_table.column(DAY_COLUMN).to_pylist())
-    quarantine_rows_days = set(q_table.column(DAY_COLUMN).to_pylist())
-
-    if full_rebuild:  # also empty the days whose files no longer hold any event
-        event_days = lake.partition_days("events", PART) | event_rows_days
-        quarantine_days = lake.partition_days("quarantine", PART) | quarantine_rows_days
-    else:
-        event_days, quarantine_days = event_rows_days, quarantine_rows_days
-
-    merged = new_table if full_rebuild else _with_existing(lake, "events", event_days, new_table)
-    deduped = _dedupe(merged, ["fingerprint", "recipient"])
-    already_stored = merged.num_rows - new_table.num_rows
-    result.rows_new = deduped.num_rows - already_stored
-    result.rows_duplicate = merged.num_rows - deduped.num_rows
-    lake.replace_partitions("events", PART, event_days, deduped, day_column=DAY_COLUMN)
-
-    q_merged = q_table if full_rebuild else _with_existing(lake, "quarantine", quarantine_days, q_table)
-    lake.replace_partitions("quarantine", PART, quarantine_days, _dedupe(q_merged, ["source_key", "line_number"]),
-                            day_column=DAY_COLUMN)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="seslake-events-") as scratch, _staging(Path(scratch)) as con:
+        # The next batch is fetched and split while DuckDB normalizes the current one.
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            pending = None
+            for batch in _batches(new_files):
+                upcoming = reader.submit(_read_batch, store, batch)
+                if pending is not None:
+                    _stage_batch(con, registry, pending.result())
+                pending = upcoming
+            if pending is not None:
+                _stage_batch(con, registry, pending.result())
+        _quarantine_unattributed(con, {o.key: o for o in new_files})
+        result.lines_bad = _count(con, "select count(*) from staged_quarantine where stage = 'parse'")
+        result.unattributed = _count(con, "select count(*) from staged_quarantine where stage = 'attribute'")
+        new_rows = _count(con, "select count(*) from staged_events")
+        event_days = _days(con, "staged_events")
+        quarantine_days = _days(con, "staged_quarantine")
+        if full_rebuild:  # also empty the days whose files no longer hold any event
+            event_days |= lake.partition_days("events", PART)
+            quarantine_days |= lake.partition_days("quarantine", PART)
+        else:
+            _stage_existing(con, lake, "events", "staged_events", event_days)
+            _stage_existing(con, lake, "quarantine", "staged_quarantine", quarantine_days)
+        merged_rows = _count(con, "select count(*) from staged_events")
+        _dedupe(con, "staged_events", ["fingerprint", "recipient"])
+        _dedupe(con, "staged_quarantine", ["source_key", "line_number"])
+        kept_rows = _count(con, "select count(*) from staged_events")
+        result.rows_new = kept_rows - (merged_rows - new_rows)
+        result.rows_duplicate = merged_rows - kept_rows
+        _write_days(con, lake, "events", "staged_events", event_days)
+        _write_days(con, lake, "quarantine", "staged_quarantine", quarantine_days)
+        result.per_type = _counts(con, "event_type")
+        result.per_tenant = _counts(con, "tenant_id")
 
     now = datetime.now(UTC)
     kept = {} if full_rebuild else ledger
@@ -104,75 +127,157 @@ def ingest_events(
     lake.store.put(LEDGER_KEY, to_parquet_bytes(pa.Table.from_pylist(ledger_rows, schema=LEDGER)))
 
     result.days = sorted(event_days)
-    result.per_type = Counter(deduped.column("event_type").to_pylist())
-    result.per_tenant = Counter(deduped.column("tenant_id").to_pylist())
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _parse_files_parallel(
-    store: ObjectStore, registry: TenantRegistry, files: list[ObjectInfo], workers: int | None
-) -> tuple[pa.Table, pa.Table]:
-    """Events and quarantine rows of `files`, parsed on worker processes when there are many."""
-    chunks = [files[i : i + FILES_PER_CHUNK] for i in range(0, len(files), FILES_PER_CHUNK)]
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(chunks) < 2:
-        parts = [_parse_files(store, registry, chunk) for chunk in chunks]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            parts = list(
-                pool.map(_parse_files_in_worker, [(store.url, store.endpoint_url, registry, c) for c in chunks])
-            )
-    events = pa.concat_tables([p[0] for p in parts]) if parts else _EVENTS_WITH_DAY.empty_table()
-    quarantine = pa.concat_tables([p[1] for p in parts]) if parts else _QUARANTINE_WITH_DAY.empty_table()
-    return events, quarantine
+class _staging:
+    """A DuckDB file in `folder` holding this run's event and quarantine rows before they are written."""
+
+    def __init__(self, folder: Path) -> None:
+        self.con = duckdb.connect(str(folder / "staging.duckdb"))
+        self.con.execute(f"set memory_limit = '{STAGING_MEMORY}'; set temp_directory = '{folder / 'spill'}'; "
+                         "set TimeZone = 'UTC'")  # fmt: skip
+        for name, schema in (("staged_events", _EVENTS_WITH_DAY), ("staged_quarantine", _QUARANTINE_WITH_DAY)):
+            empty = schema.empty_table()  # noqa: F841 (read by the statement below)
+            self.con.execute(f"create table {name} as select * from empty")
+
+    def __enter__(self) -> duckdb.DuckDBPyConnection:
+        return self.con
+
+    def __exit__(self, *exc: object) -> None:
+        self.con.close()
 
 
-def _parse_files_in_worker(args: tuple) -> tuple[pa.Table, pa.Table]:
-    url, endpoint, registry, files = args
-    return _parse_files(open_store(url, endpoint), registry, files)
-
-
-def _parse_files(store: ObjectStore, registry: TenantRegistry, files: list[ObjectInfo]) -> tuple[pa.Table, pa.Table]:
-    events: list[dict] = []
-    quarantine: list[dict] = []
+def _batches(files: list[ObjectInfo]) -> Iterator[list[ObjectInfo]]:
+    batch: list[ObjectInfo] = []
+    size = 0
     for info in files:
-        rows, bad = parse_event_file(store.get(info.key), registry)
-        for line in bad:
-            quarantine.append(quarantine_row(PART, info, "parse", line.reason, line.error, line.line_number))
-        for row in rows:
-            if row["tenant_id"] is None:
-                error = f"no tenant for message {row['ses_message_id']} ({row['event_type']})"
-                quarantine.append(quarantine_row(PART, info, "attribute", "unattributed", error, row["line_number"]))
-                continue
-            row["source_key"] = info.key
+        batch.append(info)
+        size += info.size
+        if size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _fetch(store: ObjectStore, info: ObjectInfo) -> bytes | BadLine:
+    """The object's decompressed bytes, or the reason it cannot be read as one."""
+    try:
+        return decompress(store.get(info.key))
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        return BadLine(0, "bad_compression", f"{type(exc).__name__}: {exc}")
+
+
+@dataclass
+class _ReadBatch:
+    files: list[ObjectInfo]
+    contents: list[bytes | BadLine]
+    """Each file's decompressed bytes, or why it could not be read."""
+    lines: pa.Table
+    undecoded: list[str]
+
+
+def _read_batch(store: ObjectStore, batch: list[ObjectInfo]) -> _ReadBatch:
+    with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
+        contents = list(pool.map(lambda info: _fetch(store, info), batch))
+    readable = [(info.key, data) for info, data in zip(batch, contents, strict=True) if isinstance(data, bytes)]
+    lines, undecoded = split_lines(readable)
+    return _ReadBatch(batch, contents, lines, undecoded)
+
+
+def _stage_batch(con: duckdb.DuckDBPyConnection, registry: TenantRegistry, read: _ReadBatch) -> None:
+    """Normalize one batch of files into the staging tables: DuckDB for the common shape, the Python
+    reference normalizer for every other line."""
+    leftovers = normalize_batch(con, read.lines, registry, "staged_events")
+    batch, contents = read.files, read.contents
+    by_key = {info.key: info for info in batch}
+    readable = [(info.key, data) for info, data in zip(batch, contents, strict=True) if isinstance(data, bytes)]
+    undecoded = read.undecoded
+
+    rows: list[dict] = []
+    quarantine: list[dict] = []
+    content_of = dict(readable)
+    per_file = [(key, list(iter_lines(content_of[key]))) for key in undecoded]
+    per_file += [
+        (key, [(n, text) for _, n, text in group]) for key, group in itertools.groupby(leftovers, lambda x: x[0])
+    ]
+    for info, data in zip(batch, contents, strict=True):
+        if isinstance(data, BadLine):
+            quarantine.append(quarantine_row(PART, info, "parse", data.reason, data.error, data.line_number))
+    for key, numbered_lines in per_file:
+        good, bad = parse_lines(numbered_lines, registry)
+        info = by_key[key]
+        quarantine += [quarantine_row(PART, info, "parse", b.reason, b.error, b.line_number) for b in bad]
+        for row in good:
+            row["source_key"] = key
             row[DAY_COLUMN] = row["event_at"].date()
-            events.append(row)
-    return (
-        pa.Table.from_pylist(events, schema=_EVENTS_WITH_DAY),
-        pa.Table.from_pylist(quarantine, schema=_QUARANTINE_WITH_DAY),
-    )
+        rows += good
+    _insert(con, "staged_events", pa.Table.from_pylist(rows, schema=_EVENTS_WITH_DAY))
+    _insert(con, "staged_quarantine", pa.Table.from_pylist(quarantine, schema=_QUARANTINE_WITH_DAY))
 
 
-def _with_existing(lake: Lake, table: str, days: set[date], new: pa.Table) -> pa.Table:
-    """`new` plus the rows this part already has for `days`."""
-    existing = lake.read_table(table, part=PART, days=days)
-    if existing.num_rows == 0:
-        return new
-    existing = existing.append_column(DAY_COLUMN, existing.column("date")).select(new.schema.names).cast(new.schema)
-    return pa.concat_tables([existing, new])
+def _quarantine_unattributed(con: duckdb.DuckDBPyConnection, files: dict[str, ObjectInfo]) -> None:
+    """Move events with no tenant to the quarantine, with their file and line."""
+    unattributed = con.execute(
+        "select source_key, line_number, ses_message_id, event_type from staged_events where tenant_id is null"
+    ).fetchall()
+    rows = [
+        quarantine_row(PART, files[key], "attribute", "unattributed", f"no tenant for message {message} ({kind})", line)
+        for key, line, message, kind in unattributed
+    ]
+    _insert(con, "staged_quarantine", pa.Table.from_pylist(rows, schema=_QUARANTINE_WITH_DAY))
+    con.execute("delete from staged_events where tenant_id is null").fetchall()
 
 
-def _dedupe(table: pa.Table, key: list[str]) -> pa.Table:
-    """One row per key: the one with the smallest (source_key, line_number), in that order."""
-    if table.num_rows == 0:
-        return table
-    order = pc.sort_indices(table, sort_keys=[("source_key", "ascending"), ("line_number", "ascending")])
-    table = table.take(order)
-    seen: set[tuple] = set()
-    keep = []
-    for index, values in enumerate(zip(*(table.column(k).to_pylist() for k in key), strict=True)):
-        if values not in seen:
-            seen.add(values)
-            keep.append(index)
-    return table.take(pa.array(keep, pa.int64()))
+def _stage_existing(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, staged: str, days: set[date]) -> None:
+    """Add the rows this part already has for `days`, so the rewritten days keep them."""
+    ordered = sorted(days)
+    for first in range(0, len(ordered), DAYS_PER_WRITE):
+        existing = lake.read_table(table, part=PART, days=set(ordered[first : first + DAYS_PER_WRITE]))
+        if existing.num_rows:
+            names = [n for n in existing.schema.names if n not in ("tenant", "date")]
+            _insert(con, staged, existing.select(names).append_column(DAY_COLUMN, existing.column("date")))
+
+
+def _dedupe(con: duckdb.DuckDBPyConnection, staged: str, key: list[str]) -> None:
+    """One row per key (nulls equal): the one with the smallest (source_key, line_number). Only keys
+    seen more than once are ranked, since duplicates are few."""
+    columns = ", ".join(key)
+    same = " and ".join(f"s.{c} is not distinct from d.{c}" for c in key)
+    con.execute(f"""
+        delete from {staged} where rowid in (
+            select rowid from (
+                select s.rowid, row_number() over (partition by {columns} order by source_key, line_number) as rank
+                from {staged} s semi join (select {columns} from {staged} group by all having count(*) > 1) d on {same}
+            ) where rank > 1
+        )""").fetchall()
+
+
+def _write_days(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, staged: str, days: set[date]) -> None:
+    """Write the staged rows of `days`, a few days at a time, in file and line order (stable files)."""
+    order = "source_key, line_number" + (", recipient" if table == "events" else "")
+    ordered = sorted(days)
+    for first in range(0, len(ordered), DAYS_PER_WRITE):
+        group = ordered[first : first + DAYS_PER_WRITE]
+        query = f"select * from {staged} where {DAY_COLUMN} in ? order by {order}"
+        rows = con.sql(query, params=[group]).to_arrow_table()
+        lake.replace_partitions(table, PART, group, rows, day_column=DAY_COLUMN)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, staged: str, rows: pa.Table) -> None:
+    if rows.num_rows:
+        con.execute(f"insert into {staged} by name select * from rows").fetchall()
+
+
+def _count(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    return con.execute(query).fetchall()[0][0]
+
+
+def _counts(con: duckdb.DuckDBPyConnection, column: str) -> Counter:
+    return Counter(dict(con.execute(f"select {column}, count(*) from staged_events group by 1").fetchall()))
+
+
+def _days(con: duckdb.DuckDBPyConnection, staged: str) -> set[date]:
+    return {day for (day,) in con.execute(f"select distinct {DAY_COLUMN} from {staged}").fetchall()}

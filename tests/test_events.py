@@ -109,11 +109,23 @@ def test_two_real_opens_a_second_apart_stay_two_events():
         ("Click", "40.94.97.3", "Mozilla/5.0 (Windows NT 10.0) Chrome/124.0 Edg/124.0", "scanner"),
         ("Click", "198.51.100.7", "python-requests/2.32", "scanner"),
         ("Click", "198.51.100.7", "Mozilla/5.0 (Macintosh) Safari/605.1.15", "human"),
+        ("Click", "017.58.1.2", "Mozilla/5.0", "human"),  # not an address ipaddress accepts
+        ("Open", "2a01:111:f400::1", "Mozilla/5.0", "human"),
+        ("Open", "148.163.130.9", None, "scanner"),
         ("Delivery", None, None, None),
     ],
 )
 def test_open_and_click_classification(event_type, ip, agent, expected):
+    """The Python rules and the SQL expression the bulk path uses agree on every case."""
+    import duckdb
+
+    from pipelines.events_sql import IPV4_NUMBER_MACRO, agent_class_sql
+
     assert classify_agent(event_type, ip, agent) == expected
+    con = duckdb.connect()
+    con.execute(IPV4_NUMBER_MACRO)
+    query = f"select {agent_class_sql('t', 'i', 'a')} from (select ?::varchar t, ?::varchar i, ?::varchar a)"
+    assert con.execute(query, [event_type, ip, agent]).fetchall() == [(expected,)]
 
 
 def truth_summary(archive: Path) -> dict:
@@ -205,3 +217,70 @@ def test_sns_wrapped_and_identity_notification_records_in_firehose_files(small_a
     bounce = next(r for r in lake.read_table("events").to_pylist() if r["source_key"].endswith("-extra"))
     assert bounce["event_type"] == "Bounce" and bounce["attributed_by"] == "from_domain"
     assert bounce["tenant_id"] == event["mail"]["tags"]["tenant"][0]
+
+
+def _sample_lines() -> list[bytes]:
+    """Every sample event as a Firehose line, plus lines whose odd types must leave the bulk path."""
+    lines = [json.dumps(json.loads(path.read_text())).encode() for path in sample_events()]
+    delivery = json.loads(next(p for p in sample_events() if "Delivery" in p.name).read_text())
+    odd = [
+        {**delivery, "mail": {**delivery["mail"], "tags": {"tenant": "t42"}}},  # tag value not a list
+        {**delivery, "delivery": {**delivery.get("delivery", {}), "timestamp": "yesterday"}},  # unparseable
+        {**delivery, "delivery": {**delivery.get("delivery", {}), "recipients": "a@b.c"}},  # not a list
+        {"eventType": "Bounce", "mail": {"messageId": "m", "timestamp": "2026-01-01T00:00:00Z"},
+         "bounce": {"bouncedRecipients": [{"emailAddress": None}, "junk", {"emailAddress": "X@Y.Z"}]}},
+        {**delivery, "mail": {**delivery["mail"], "messageId": 5}},  # required field of the wrong type
+        {**delivery, "delivery": "delivered"},  # detail not an object
+        {**delivery, "delivery": {"timestamp": "2026-01-01T00:00:00Z", "recipients": [7, None, "A@B.C"]}},
+        {"eventType": "Open", "mail": {"messageId": "m", "timestamp": "2026-01-01T00:00:00Z", "destination": ["a@b.c"],
+         "source": 12, "commonHeaders": {"from": [{"x": 1}]}},
+         "open": {"ipAddress": 17, "userAgent": ["Mozilla/5.0"], "timestamp": "2026-01-01T00:00:01Z"}},
+    ]  # fmt: skip
+    return lines + [json.dumps(record).encode() for record in odd] + [b"  ", b"{truncated", b"[1, 2]"]
+
+
+def test_bulk_sql_path_gives_the_reference_rows(small_archive):
+    """The DuckDB path and the Python reference normalizer give identical rows for every line of the
+    generated archive and of the samples; the DuckDB path takes the common shape, the rest falls back."""
+    import duckdb
+
+    from pipelines.events import decompress, iter_lines, parse_lines
+    from pipelines.events_sql import normalize_batch, split_lines
+    from pipelines.ingest_events import _EVENTS_WITH_DAY
+
+    registry = load_registry(str(small_archive / "tenants.yaml"))
+    paths = [p for p in sorted((small_archive / "events").rglob("*")) if p.is_file()]
+    files = {str(p.relative_to(small_archive)): decompress(p.read_bytes()) for p in paths}
+    files["samples"] = b"\n".join(_sample_lines())
+    files["latin-1"] = "é".encode("latin-1") + b"\n" + _sample_lines()[0]
+
+    reference = []
+    for key, data in files.items():
+        rows, _ = parse_lines(iter_lines(data), registry)
+        reference += [{**row, "source_key": key, "_day": row["event_at"].date()} for row in rows]
+
+    con = duckdb.connect()
+    empty = _EVENTS_WITH_DAY.empty_table()  # noqa: F841 (read by the statement below)
+    con.execute("create table staged as select * from empty")
+    lines, undecoded = split_lines(list(files.items()))
+    leftovers = normalize_batch(con, lines, registry, "staged")
+    bulk = con.sql("select * from staged").to_arrow_table().to_pylist()
+    assert undecoded == ["latin-1"]
+    fallback = []
+    for key, number, text in leftovers:
+        rows, _ = parse_lines([(number, text)], registry)
+        fallback += [{**row, "source_key": key, "_day": row["event_at"].date()} for row in rows]
+    for key in undecoded:
+        rows, _ = parse_lines(iter_lines(files[key]), registry)
+        fallback += [{**row, "source_key": key, "_day": row["event_at"].date()} for row in rows]
+
+    def as_set(rows: list[dict]) -> set[tuple]:
+        return {tuple(sorted(row.items())) for row in rows}
+
+    assert len(bulk) > 0.95 * len(reference)
+    assert as_set(bulk + fallback) == as_set(reference)
+    assert len(bulk) + len(fallback) == len(reference)
+    leftover_keys = {(key, number) for key, number, _ in leftovers}
+    sample_count = len(_sample_lines()) - 3  # the blank line is skipped; truncated and [1, 2] are left over
+    assert sum(1 for key, _ in leftover_keys if key == "samples") >= 6
+    assert sample_count > 6
