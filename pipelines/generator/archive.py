@@ -1176,9 +1176,15 @@ class Generator:
         for m, row in zip(metas, self.out_rows, strict=True):
             evs = ev.plan_events(rng, m, forced, len(all_events))
             counts: dict[str, int] = {}
+            by_day: dict[str, dict[str, int]] = {}
             for e in evs:
                 counts[e.etype] = counts.get(e.etype, 0) + 1
+                day = by_day.setdefault(time.strftime("%Y-%m-%d", time.gmtime(e.ms / 1000)), {})
+                day[e.etype] = day.get(e.etype, 0) + 1
+                if e.label:
+                    day[f"{e.etype}:{e.label}"] = day.get(f"{e.etype}:{e.label}", 0) + 1
             row["events"] = counts
+            row["events_by_day"] = by_day
             row["fate"] = m.fate
             all_events.extend(evs)
         outgoing = [f"192.0.2.{rng.randrange(1, 255)}" for _ in metas]
