@@ -3,6 +3,7 @@
 import dagster as dg
 
 from pipelines.ingest_events import ingest_events
+from pipelines.partitions import scoped_tenants
 from pipelines.resources import ArchiveResource, LakeResource
 
 
@@ -17,14 +18,17 @@ class EventsConfig(dg.Config):
     kinds={"parquet", "s3"},
     description="SES sending events from the Firehose files under the events prefix: one row per event × "
     "recipient in lake table `events` (by event date), deduplicated by content fingerprint, attributed to "
-    "tenants; bad lines and unattributable events in `quarantine`. Incremental through a processed-file ledger.",
+    "tenants; bad lines and unattributable events in `quarantine`. Incremental through a processed-file ledger; "
+    "a run tagged seslake/tenants=<id> rebuilds just that tenant from every file.",
 )
 def ses_events(
     context: dg.AssetExecutionContext, config: EventsConfig, archive: ArchiveResource, lake: LakeResource
 ) -> dg.MaterializeResult:
     target = lake.lake()
+    registry = archive.registry()
+    tenants = scoped_tenants(context, registry.tenants)
     result = ingest_events(
-        archive.store(), target, archive.registry(), archive.events_prefix, full_rebuild=config.full_rebuild
+        archive.store(), target, registry, archive.events_prefix, full_rebuild=config.full_rebuild, tenants=tenants
     )
     context.log.info(
         f"{result.files_read} new of {result.files_listed} files: {result.rows_new} new events, "

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from pipelines.ingest import INBOUND, OUTBOUND, IngestResult, ingest_mime
-from pipelines.partitions import daily_partitions, partition_days
+from pipelines.partitions import daily_partitions, partition_days, scoped_tenants
 from pipelines.resources import ArchiveResource, LakeResource
 
 LAKE_TABLES = "messages, recipients, attachments, quarantine"
@@ -49,12 +49,15 @@ def _ingest(
 ) -> dg.MaterializeResult:
     days, include_earlier = partition_days(context)
     target = lake.lake()
+    registry = archive.registry()
+    tenants = scoped_tenants(context, registry.tenants)
     result = ingest_mime(
-        archive.store(), target, archive.registry(), direction, prefix, days, include_earlier=include_earlier
+        archive.store(), target, registry, direction, prefix, days, include_earlier=include_earlier, tenants=tenants
     )
+    scope = f" for tenants {', '.join(sorted(tenants))}" if tenants else ""
     context.log.info(
-        f"{direction}: {result.objects} objects → {result.messages} messages, {result.quarantined} quarantined "
-        f"in {result.seconds:.1f}s"
+        f"{direction}{scope}: {result.objects} objects → {result.messages} messages, {result.quarantined} "
+        f"quarantined in {result.seconds:.1f}s"
     )
     return dg.MaterializeResult(metadata=ingest_metadata(result, target.url))
 

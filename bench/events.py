@@ -2,8 +2,11 @@
 
     .venv/bin/python bench/events.py [--messages 20000] [--dir /tmp/seslake-bench]
 
-Each side runs in its own child process so its peak memory (max RSS) is its own:
-- baseline: DuckDB `read_json` (newline-delimited, explicit columns, gzip by extension) counting rows;
+Each side runs in its own child process, which reports its own peak memory (max RSS):
+- DuckDB `read_json` (newline-delimited, explicit columns, gzip by extension), three ways:
+  `count`: counting the records, top-level columns typed JSON (DuckDB need not build any column);
+  `load`: the same columns loaded into a table;
+  `typed`: loaded with typed nested columns for the fields seslake keeps (the same extraction);
 - seslake: `ingest_events(full_rebuild=True)` — parse, normalize, fingerprint dedupe, tenant
   attribution, quarantine and Parquet partitions by event date.
 """
@@ -30,16 +33,34 @@ COLUMNS = {
 }  # fmt: skip
 
 
-def run_duckdb(archive: Path) -> dict:
+def _ddl(structure: object) -> str:
+    """A json_transform structure as a DuckDB type."""
+    if isinstance(structure, dict):
+        return "STRUCT(" + ", ".join(f'"{key}" {_ddl(value)}' for key, value in structure.items()) + ")"
+    if isinstance(structure, list):
+        return _ddl(structure[0]) + "[]"
+    return str(structure)
+
+
+def run_duckdb(archive: Path, way: str) -> dict:
     import duckdb
 
+    from pipelines.events_sql import _DETAIL, EVENT_STRUCTURE
+
     files = [str(p) for p in sorted((archive / "events").rglob("*")) if p.is_file()]
+    read = "read_json(?, format = 'newline_delimited', columns = ?, ignore_errors = true)"
+    columns = COLUMNS
+    if way == "typed":
+        columns = {key: _ddl(_DETAIL if value == "JSON" else value) for key, value in EVENT_STRUCTURE.items()}
+    query = f"select count(*) from {read}" if way == "count" else f"create table events as select * from {read}"
+    connection = duckdb.connect()
     started = time.perf_counter()
-    rows = duckdb.sql(
-        "select count(*) from read_json(?, format = 'newline_delimited', columns = ?, ignore_errors = true)",
-        params=[files, COLUMNS],
-    ).fetchall()[0][0]
-    return {"records": rows, "seconds": time.perf_counter() - started}
+    connection.execute(query, [files, columns]).fetchall()
+    seconds = time.perf_counter() - started
+    rows = connection.execute("select count(*) from events").fetchall()[0][0] if way != "count" else None
+    if way == "count":
+        rows = connection.execute(f"select count(*) from {read}", [files, columns]).fetchall()[0][0]
+    return {"records": rows, "seconds": seconds}
 
 
 def run_seslake(archive: Path) -> dict:
@@ -62,8 +83,12 @@ def child(phase: str, archive: Path) -> dict:
         [sys.executable, __file__, "--phase", phase, "--archive", str(archive)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    figures["peak_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_phase(phase: str, archive: Path) -> dict:
+    figures = run_seslake(archive) if phase == "seslake" else run_duckdb(archive, phase.removeprefix("duckdb-"))
+    figures["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return figures
 
 
@@ -71,11 +96,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "seslake-bench")
-    parser.add_argument("--phase", choices=["duckdb", "seslake"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["duckdb-count", "duckdb-load", "duckdb-typed", "seslake"],
+                        help=argparse.SUPPRESS)  # fmt: skip
     parser.add_argument("--archive", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        print(json.dumps((run_duckdb if args.phase == "duckdb" else run_seslake)(args.archive)))
+        print(json.dumps(run_phase(args.phase, args.archive)))
         return
 
     from pipelines.generator import generate_archive, messages_per_day_for
@@ -88,14 +114,20 @@ def main() -> None:
     files = [p for p in (archive / "events").rglob("*") if p.is_file()]
     megabytes = sum(p.stat().st_size for p in files) / 1e6
     print(f"{len(files)} Firehose files, {megabytes:.0f} MB on disk ({sum(p.suffix == '.gz' for p in files)} gzip)")
-    baseline = child("duckdb", archive)
+    baselines = {
+        "count": ("DuckDB read_json, JSON columns, count", child("duckdb-count", archive)),
+        "load": ("DuckDB read_json, JSON columns, loaded", child("duckdb-load", archive)),
+        "typed": ("DuckDB read_json, typed fields, loaded", child("duckdb-typed", archive)),
+    }
     ours = child("seslake", archive)
-    for label, figures in (("DuckDB read_json, explicit columns", baseline), ("seslake events → lake", ours)):
+    for label, figures in [*baselines.values(), ("seslake events → lake", ours)]:
         rate = figures["records"] / figures["seconds"]
-        print(f"{label:<38}{figures['records']:>9} records {figures['seconds']:7.2f} s {rate:10.0f} rec/s"
-              f"   peak RSS so far {figures['peak_mb']:.0f} MB")  # fmt: skip
-    ratio = (ours["records"] / ours["seconds"]) / (baseline["records"] / baseline["seconds"])
-    print(f"seslake / DuckDB rate: {ratio:.2f}× (target ≥ 0.7×); distinct events kept: {ours['events']}")
+        print(f"{label:<40}{figures['records']:>9} records {figures['seconds']:7.2f} s {rate:10.0f} rec/s"
+              f"   peak RSS {figures['peak_mb']:6.0f} MB")  # fmt: skip
+    our_rate = ours["records"] / ours["seconds"]
+    for label, figures in baselines.values():
+        print(f"seslake / {label}: {our_rate / (figures['records'] / figures['seconds']):.2f}×")
+    print(f"target ≥ 0.7×; distinct events kept: {ours['events']}")
 
 
 if __name__ == "__main__":

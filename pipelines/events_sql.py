@@ -92,7 +92,7 @@ def agent_class_sql(event_type: str, ip: str, user_agent: str) -> str:
 FAST_SQL = f"""
 create or replace temp table _fast as
 with parsed as materialized (
-    select source_key, line_number, text, json_transform(text, '{_STRUCTURE_TEXT}') as e
+    select source_key, line_number, md5(text) as fingerprint, json_transform(text, '{_STRUCTURE_TEXT}') as e
     from _lines
     where text <> '' and json_valid(text)
 ), usable as (
@@ -110,7 +110,7 @@ with parsed as materialized (
 select
     source_key,
     line_number,
-    md5(text) as fingerprint,
+    fingerprint,
     e.eventType as event_type,
     e.mail.messageId ->> '$' as ses_message_id,
     coalesce(detail_at, sent_at) as event_at,

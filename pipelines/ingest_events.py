@@ -77,11 +77,17 @@ def ingest_events(
     prefix: str,
     *,
     full_rebuild: bool = False,
+    tenants: set[str] | None = None,
 ) -> EventIngestResult:
+    """Ingest new event files (all of them with `full_rebuild`).
+
+    `tenants` rebuilds just those tenants' partitions from every file, leaving the other tenants,
+    the quarantine and the ledger as they are: a one-tenant backfill equal to a full rebuild."""
     started = time.perf_counter()
     result = EventIngestResult()
     listed = list(store.list(prefix))
     result.files_listed = len(listed)
+    full_rebuild = full_rebuild or tenants is not None
     ledger = {} if full_rebuild else read_ledger(lake)
     new_files = [o for o in listed if ledger.get(o.key) != o.size]
     result.files_read = len(new_files)
@@ -115,18 +121,23 @@ def ingest_events(
         kept_rows = _count(con, "select count(*) from staged_events")
         result.rows_new = kept_rows - (merged_rows - new_rows)
         result.rows_duplicate = merged_rows - kept_rows
-        _write_days(con, lake, "events", "staged_events", event_days)
-        _write_days(con, lake, "quarantine", "staged_quarantine", quarantine_days)
+        if tenants is not None:
+            con.execute("delete from staged_events where not list_contains(?, tenant_id)", [sorted(tenants)]).fetchall()
+        _write_days(con, lake, "events", "staged_events", event_days, tenants)
+        if tenants is None:
+            _write_days(con, lake, "quarantine", "staged_quarantine", quarantine_days)
         result.per_type = _counts(con, "event_type")
         result.per_tenant = _counts(con, "tenant_id")
 
+    result.days = sorted(event_days)
+    result.seconds = time.perf_counter() - started
+    if tenants is not None:
+        return result
     now = datetime.now(UTC)
     kept = {} if full_rebuild else ledger
     kept.update({o.key: o.size for o in new_files})
     ledger_rows = [{"key": k, "size": s, "processed_at": now} for k, s in sorted(kept.items())]
     lake.store.put(LEDGER_KEY, to_parquet_bytes(pa.Table.from_pylist(ledger_rows, schema=LEDGER)))
-
-    result.days = sorted(event_days)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -255,7 +266,14 @@ def _dedupe(con: duckdb.DuckDBPyConnection, staged: str, key: list[str]) -> None
         )""").fetchall()
 
 
-def _write_days(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, staged: str, days: set[date]) -> None:
+def _write_days(
+    con: duckdb.DuckDBPyConnection,
+    lake: Lake,
+    table: str,
+    staged: str,
+    days: set[date],
+    tenants: set[str] | None = None,
+) -> None:
     """Write the staged rows of `days`, a few days at a time, in file and line order (stable files)."""
     order = "source_key, line_number" + (", recipient" if table == "events" else "")
     ordered = sorted(days)
@@ -263,7 +281,7 @@ def _write_days(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, staged: 
         group = ordered[first : first + DAYS_PER_WRITE]
         query = f"select * from {staged} where {DAY_COLUMN} in ? order by {order}"
         rows = con.sql(query, params=[group]).to_arrow_table()
-        lake.replace_partitions(table, PART, group, rows, day_column=DAY_COLUMN)
+        lake.replace_partitions(table, PART, group, rows, day_column=DAY_COLUMN, tenants=tenants)
 
 
 def _insert(con: duckdb.DuckDBPyConnection, staged: str, rows: pa.Table) -> None:

@@ -204,24 +204,35 @@ class Lake:
         return self.store.url
 
     def replace_partitions(
-        self, table: str, part: str, days: Iterable[date], rows: pa.Table, *, day_column: str
+        self,
+        table: str,
+        part: str,
+        days: Iterable[date],
+        rows: pa.Table,
+        *,
+        day_column: str,
+        tenants: set[str] | None = None,
     ) -> list[WrittenFile]:
         """Write `rows` of `table` as this part's files for `days`, replacing what was there.
 
         Each row carries its partition in `tenant_id` (null → UNATTRIBUTED) and in `day_column`
         (a date, not stored). Files of this part for the given days that the new rows no longer
-        fill are deleted, so a re-run leaves exactly what the run produced.
+        fill are deleted, so a re-run leaves exactly what the run produced. With `tenants`, only
+        those tenants' files are written or deleted (a one-tenant backfill); other rows are ignored.
         """
         schema = SCHEMAS[table]
         days = set(days)
-        tenants = pc.fill_null(rows.column("tenant_id"), UNATTRIBUTED)
+        if tenants is not None:
+            scoped = pc.is_in(pc.fill_null(rows.column("tenant_id"), UNATTRIBUTED), pa.array(sorted(tenants)))
+            rows = rows.filter(scoped)
+        tenants_of_rows = pc.fill_null(rows.column("tenant_id"), UNATTRIBUTED)
         order = pc.sort_indices(
-            pa.table({"tenant": tenants, "day": rows.column(day_column)}),
+            pa.table({"tenant": tenants_of_rows, "day": rows.column(day_column)}),
             sort_keys=[("tenant", "ascending"), ("day", "ascending")],
         )
         ordered = rows.take(order).select(schema.names).cast(schema)
         groups = list(
-            zip(tenants.take(order).to_pylist(), rows.column(day_column).take(order).to_pylist(), strict=True)
+            zip(tenants_of_rows.take(order).to_pylist(), rows.column(day_column).take(order).to_pylist(), strict=True)
         )
         spans: list[tuple[str, date, int, int]] = []
         start = 0
@@ -248,7 +259,9 @@ class Lake:
         keep = {w.key for w in written}
         for existing in self.partition_files(table):
             match = _PARTITION_RE.match(existing)
-            if match and match["part"] == part and date.fromisoformat(match["date"]) in days and existing not in keep:
+            if not match or match["part"] != part or existing in keep:
+                continue
+            if date.fromisoformat(match["date"]) in days and (tenants is None or match["tenant"] in tenants):
                 self.store.delete(existing)
         return written
 

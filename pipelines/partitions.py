@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
 
 import dagster as dg
@@ -20,3 +21,22 @@ def partition_days(context: dg.AssetExecutionContext) -> tuple[list[date], bool]
     days = [first + timedelta(days=i) for i in range((last - first).days)]
     starts_at_beginning = context.partition_key_range.start == daily_partitions.get_first_partition_key()
     return days, starts_at_beginning
+
+
+TENANTS_TAG = "seslake/tenants"
+"""Run or backfill tag naming the tenants (comma-separated) a lake materialization is limited to."""
+
+
+def scoped_tenants(context: dg.AssetExecutionContext, known: Iterable[str]) -> set[str] | None:
+    """The tenants named by the run's TENANTS_TAG, or None for all of them.
+
+    An operator backfills one tenant by launching the backfill with this tag: the run rewrites only
+    that tenant's partitions, exactly as a full run would write them."""
+    value = context.run.tags.get(TENANTS_TAG, "").strip()
+    if not value:
+        return None
+    tenants = {t.strip() for t in value.split(",") if t.strip()}
+    unknown = sorted(tenants - set(known))
+    if unknown:
+        raise dg.Failure(f"{TENANTS_TAG}: unknown tenant(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return tenants

@@ -147,3 +147,45 @@ def test_quarantine_check_fails_when_most_input_is_bad(tmp_path):
         connection.execute("create table events as select 1 as x from range(5)")
     result = quarantine_share_below_threshold(warehouse=WarehouseResource(path=str(path)))
     assert not result.passed and result.metadata["quarantined"].value == 10
+
+
+def test_one_tenant_backfill_equals_a_full_run_for_that_tenant(archive_copy, tmp_path):
+    """A date-range backfill tagged seslake/tenants=<id> rewrites exactly that tenant's partitions, as a
+    full run writes them (stale files removed), and leaves every other file alone."""
+    from pipelines.partitions import TENANTS_TAG
+    from pipelines.tenants import load_registry
+
+    resources = {
+        "archive": ArchiveResource(source=str(archive_copy)),
+        "lake": LakeResource(root=str(tmp_path / "lake")),
+    }
+    keys = inbound_mail.partitions_def.get_partition_keys()
+    full_range = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
+    assets = [inbound_mail, outbound_mail]
+    assert dg.materialize(assets, resources=resources, tags=full_range).success
+    assert dg.materialize([ses_events], resources=resources).success
+    root = tmp_path / "lake"
+    full = {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*.parquet") if "tenant=" in str(p)}
+
+    tenant = sorted(load_registry(str(archive_copy / "tenants.yaml")).tenants)[0]
+    ours = {path for path in full if path.split("/")[1] == f"tenant={tenant}"}
+    assert len(ours) > 10
+    for path in ours:
+        (root / path).unlink()
+    stale = next(f"messages/tenant={tenant}/date={day}/outbound.parquet" for day in keys
+                 if f"messages/tenant={tenant}/date={day}/outbound.parquet" not in full)  # fmt: skip
+    (root / stale).parent.mkdir(parents=True, exist_ok=True)
+    (root / stale).write_bytes(full[next(iter(ours))])
+    others = {path: (root / path).stat().st_mtime_ns for path in full if path not in ours}
+
+    scoped = {**full_range, TENANTS_TAG: tenant}
+    assert dg.materialize(assets, resources=resources, tags=scoped).success
+    assert dg.materialize([ses_events], resources=resources, tags={TENANTS_TAG: tenant}).success
+    after = {str(p.relative_to(root)): p for p in root.rglob("*.parquet") if f"tenant={tenant}/" in str(p)}
+    assert set(after) == ours
+    assert all(after[path].read_bytes() == full[path] for path in ours)
+    assert {path: (root / path).stat().st_mtime_ns for path in others} == others
+
+    unknown = dg.materialize(assets, resources=resources, tags={**full_range, TENANTS_TAG: "nobody"},
+                             raise_on_error=False)  # fmt: skip
+    assert not unknown.success
