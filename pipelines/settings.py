@@ -7,7 +7,7 @@ tests run with no configuration; production points the same code at S3.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -23,8 +23,12 @@ ENV_DEFAULTS: dict[str, str] = {
     "SESLAKE_LAKE": str(DEFAULT_DATA_DIR / "lake"),
     "SESLAKE_WAREHOUSE": str(DEFAULT_DATA_DIR / "warehouse.duckdb"),
     "SESLAKE_START_DATE": "2026-01-01",
+    "SESLAKE_HANDOFF_LEDGER": str(DEFAULT_DATA_DIR / "handoff.sqlite"),
+    "SESLAKE_REPLY_URL": "http://127.0.0.1:8025/inbound",
+    "SESLAKE_REPLY_SECRET": "",
 }
-"""Every setting and its default; '' means 'not set' (tenants then default to the source)."""
+"""Every setting and its default; '' means 'not set' (tenants then default to the source; the hand-off
+refuses to sign without a reply secret). The reply URL defaults to a local `seslake reply-stub`."""
 
 
 def env_value(name: str) -> str:
@@ -52,6 +56,10 @@ class Settings:
     lake: str
     warehouse: str
     start_date: date
+    handoff_ledger: str = ENV_DEFAULTS["SESLAKE_HANDOFF_LEDGER"]
+    reply_url: str = ENV_DEFAULTS["SESLAKE_REPLY_URL"]
+    reply_secret: str = field(default="", repr=False)
+    """Comma-separated when rotating keys (see `pipelines.signing`); kept out of repr."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -66,4 +74,7 @@ class Settings:
             lake=env_value("SESLAKE_LAKE"),
             warehouse=env_value("SESLAKE_WAREHOUSE"),
             start_date=date.fromisoformat(env_value("SESLAKE_START_DATE")),
+            handoff_ledger=env_value("SESLAKE_HANDOFF_LEDGER"),
+            reply_url=env_value("SESLAKE_REPLY_URL"),
+            reply_secret=env_value("SESLAKE_REPLY_SECRET"),
         )
