@@ -9,12 +9,13 @@ from pipelines.warehouse import build_warehouse
 
 from .events import ses_events
 from .mime_ingest import inbound_mail, outbound_mail
+from .threads import message_threads
 
 
 @dg.asset(
     key_prefix="warehouse",
     group_name="warehouse",
-    deps=[inbound_mail, outbound_mail, ses_events],
+    deps=[inbound_mail, outbound_mail, ses_events, message_threads],
     kinds={"duckdb"},
     pool="duckdb",
     description="SESLAKE_WAREHOUSE rebuilt from the lake: the lake tables plus every sql/ model in dependency "

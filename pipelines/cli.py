@@ -12,6 +12,8 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.settings import Settings
+from pipelines.threads_cli import add_parser as add_threads_parser
+from pipelines.threads_cli import run as run_threads
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="print the per-tenant summary from the warehouse")
     report.add_argument("--tenant", help="only this tenant id")
 
+    add_threads_parser(commands)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "generate":
@@ -40,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             return _materialize(Settings.from_env())
         if args.command == "report":
             return _report(Settings.from_env(), args.tenant)
+        if args.command == "threads":
+            return run_threads(args)
         return _demo(Settings.from_env(), args)
     except SeslakeError as exc:
         print(f"seslake: error: {exc}", file=sys.stderr)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import checks, events, mime_ingest, warehouse
+from assets import checks, events, mime_ingest, threads, warehouse
 from pipelines import schedules
 from pipelines.resources import resource_defs
 
 defs = dg.Definitions.merge(
     mime_ingest.defs,
     events.defs,
+    threads.defs,
     warehouse.defs,
     checks.defs,
     schedules.defs,

@@ -145,12 +145,40 @@ EVENTS = pa.schema(
     ]
 )
 
+MESSAGE_THREADS = pa.schema(
+    [
+        ("tenant_id", pa.string()),
+        ("direction", pa.string()),
+        ("object_key", pa.string()),
+        ("ses_message_id", pa.string()),
+        ("rfc_message_id", pa.string()),
+        ("thread_id", pa.string()),
+        ("reply_in_reply_to", pa.string()),
+        ("reply_references", pa.string()),
+        ("reply_subject", pa.string()),
+        ("threaded_at", _ts),
+    ]
+)
+"""The thread each message was given when it was threaded, and the headers an answer to it carries."""
+
+THREAD_RENAMES = pa.schema(
+    [
+        ("tenant_id", pa.string()),
+        ("old_thread_id", pa.string()),
+        ("thread_id", pa.string()),
+        ("renamed_at", _ts),
+    ]
+)
+"""Threads joined into an older one by later mail: `old_thread_id` now reads `thread_id`."""
+
 SCHEMAS: dict[str, pa.Schema] = {
     "events": EVENTS,
     "messages": MESSAGES,
     "recipients": RECIPIENTS,
     "attachments": ATTACHMENTS,
     "quarantine": QUARANTINE,
+    "message_threads": MESSAGE_THREADS,
+    "thread_renames": THREAD_RENAMES,
 }
 
 
@@ -265,6 +293,21 @@ class Lake:
                 self.store.delete(existing)
         return written
 
+    def drop_covered_parts(self, table: str, part_prefix: str, days: set[date], covered_keys: set[str]) -> int:
+        """Delete the files of parts named `part_prefix…` on `days` whose every row's object is among
+        `covered_keys`: the live path's files, once a batch run has written the same objects."""
+        key_column = "source_key" if table == "quarantine" else "object_key"
+        dropped = 0
+        for key in self.partition_files(table):
+            match = _PARTITION_RE.match(key)
+            if not match or not match["part"].startswith(part_prefix) or date.fromisoformat(match["date"]) not in days:
+                continue
+            keys = pq.read_table(io.BytesIO(self.store.get(key)), columns=[key_column]).column(key_column).to_pylist()
+            if set(keys) <= covered_keys:
+                self.store.delete(key)
+                dropped += 1
+        return dropped
+
     def partition_days(self, table: str, part: str) -> set[date]:
         """The days that have a file of this part."""
         matches = (_PARTITION_RE.match(key) for key in self.partition_files(table))
@@ -273,8 +316,12 @@ class Lake:
     def partition_files(self, table: str) -> list[str]:
         return [info.key for info in self.store.list(f"{table}/") if info.key.endswith(".parquet")]
 
-    def read_table(self, table: str, part: str | None = None, days: set[date] | None = None) -> pa.Table:
-        """The table (or one part's files, or some days) with `tenant` and `date` partition columns."""
+    def read_table(
+        self, table: str, part: str | None = None, days: set[date] | None = None, columns: list[str] | None = None
+    ) -> pa.Table:
+        """The table (or one part's files, or some days; or some columns) with `tenant` and `date`
+        partition columns."""
+        schema = SCHEMAS[table] if columns is None else pa.schema([SCHEMAS[table].field(c) for c in columns])
         pieces = []
         for key in self.partition_files(table):
             match = _PARTITION_RE.match(key)
@@ -282,12 +329,11 @@ class Lake:
                 continue
             if days is not None and date.fromisoformat(match["date"]) not in days:
                 continue
-            piece = pq.read_table(io.BytesIO(self.store.get(key)), schema=SCHEMAS[table])
+            piece = pq.read_table(io.BytesIO(self.store.get(key)), schema=schema, columns=schema.names)
             n = piece.num_rows
             piece = piece.append_column("tenant", pa.array([match["tenant"]] * n, pa.string()))
             piece = piece.append_column("date", pa.array([date.fromisoformat(match["date"])] * n, pa.date32()))
             pieces.append(piece)
         if not pieces:
-            schema = SCHEMAS[table].append(pa.field("tenant", pa.string())).append(pa.field("date", pa.date32()))
-            return schema.empty_table()
+            return schema.append(pa.field("tenant", pa.string())).append(pa.field("date", pa.date32())).empty_table()
         return pa.concat_tables(pieces)

@@ -1,9 +1,9 @@
 """The analysts' DuckDB warehouse, rebuilt from the lake and published atomically.
 
-The lake tables are loaded as they are, then every `sql/*.sql` model runs in dependency order (a
-model depends on the models whose names it mentions). The build goes into a fresh file that is
-renamed over the published one: an analyst holding the old file open keeps reading it, is never
-blocked, and never sees half a build.
+The lake tables are loaded as they are (`messages` with its `thread_id`), then every `sql/*.sql`
+model runs in dependency order (a model depends on the models whose names it mentions). The build
+goes into a fresh file that is renamed over the published one: an analyst holding the old file open
+keeps reading it, is never blocked, and never sees half a build.
 """
 
 from __future__ import annotations
@@ -24,7 +24,28 @@ from pipelines.pricing import PRICES_USD
 from pipelines.tenants import TenantRegistry
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
-LAKE_TABLES = ("messages", "recipients", "attachments", "quarantine", "events")
+LAKE_TABLES = (
+    "messages", "recipients", "attachments", "quarantine", "events", "message_threads", "thread_renames",
+)  # fmt: skip
+
+THREAD_IDS_SQL = """
+create or replace table messages as
+with recursive renamed(old_thread_id, thread_id, depth) as (
+    select old_thread_id, thread_id, 1 from thread_renames
+    union all
+    select r.old_thread_id, n.thread_id, r.depth + 1
+    from renamed r join thread_renames n on n.old_thread_id = r.thread_id
+    where r.depth < 1000
+),
+current_id as (
+    select old_thread_id, arg_max(thread_id, depth) as thread_id from renamed group by all
+)
+select m.*, coalesce(c.thread_id, t.thread_id) as thread_id
+from messages m
+left join message_threads t on t.direction = m.direction and t.object_key = m.object_key
+left join current_id c on c.old_thread_id = t.thread_id
+"""
+"""`messages` gets its thread: the id it was threaded with, read through later joins of threads."""
 
 
 @dataclass
@@ -67,6 +88,7 @@ def build_warehouse(lake: Lake, registry: TenantRegistry, target: Path, sql_dir:
             connection.execute("set TimeZone = 'UTC'")
             for table in LAKE_TABLES:
                 _load_lake_table(connection, root, table)
+            connection.execute(THREAD_IDS_SQL)
             _load_reference_tables(connection, registry)
             for path in model_order(sql_dir):
                 connection.execute(path.read_text())
