@@ -11,6 +11,7 @@ import warnings
 from datetime import date
 from pathlib import Path
 
+from pipelines.handoff_cli import add_parsers as add_handoff_parsers
 from pipelines.settings import Settings
 from pipelines.threads_cli import add_parser as add_threads_parser
 from pipelines.threads_cli import run as run_threads
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--tenant", help="only this tenant id")
 
     add_threads_parser(commands)
+    add_handoff_parsers(commands)
 
     args = parser.parse_args(argv)
     try:
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(Settings.from_env(), args.tenant)
         if args.command == "threads":
             return run_threads(args)
+        if args.command in ("reply-stub", "replay"):
+            return args.handler(args)
         return _demo(Settings.from_env(), args)
     except SeslakeError as exc:
         print(f"seslake: error: {exc}", file=sys.stderr)
@@ -145,7 +149,8 @@ def _materialize(settings: Settings) -> int:
     partition_range = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     assets = list(defs.assets or [])
-    for asset in assets:
+    batch = [a for a in assets if "live" not in a.group_names_by_key.values()]  # the live path is sensor-driven
+    for asset in batch:
         for key in asset.keys:
             started = time.perf_counter()
             span = f" ({keys[0]} … {keys[-1]})" if asset.partitions_def else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import checks, events, mime_ingest, threads, warehouse
+from assets import checks, events, handoff, mime_ingest, threads, warehouse
 from pipelines import schedules
 from pipelines.resources import resource_defs
 
@@ -12,6 +12,7 @@ defs = dg.Definitions.merge(
     mime_ingest.defs,
     events.defs,
     threads.defs,
+    handoff.defs,
     warehouse.defs,
     checks.defs,
     schedules.defs,

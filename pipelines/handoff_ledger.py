@@ -64,6 +64,12 @@ create table if not exists handoffs (
 );
 create index if not exists handoffs_due on handoffs (state, next_attempt_at);
 create index if not exists handoffs_tenant on handoffs (tenant_id, state);
+create index if not exists handoffs_object on handoffs (object_key);
+create table if not exists finished_objects (
+    object_key  text primary key,
+    outcome     text not null,
+    finished_at text not null
+);
 """
 
 _COLUMNS = (
@@ -260,6 +266,28 @@ class HandoffLedger:
 
     # ----------------------------------------------------------------------------------------
     # Reads
+
+    def finish_objects(self, object_keys: Sequence[str], outcome: str, now: datetime | None = None) -> None:
+        """Note objects the live path is done with without a hand-off (quarantined), so watching the
+        prefix does not pick them up again."""
+        with self._write() as db:
+            db.executemany(
+                "insert into finished_objects (object_key, outcome, finished_at) values (?, ?, ?) "
+                "on conflict (object_key) do nothing",
+                [(key, outcome, _text(now)) for key in object_keys],
+            )
+
+    def finished_objects(self, object_keys: Sequence[str]) -> set[str]:
+        """Those of `object_keys` that were handed off (any state) or finished without a hand-off."""
+        found: set[str] = set()
+        with self._lock:
+            for first in range(0, len(object_keys), 500):
+                chunk = list(object_keys[first : first + 500])
+                marks = ", ".join("?" * len(chunk))
+                for table in ("handoffs", "finished_objects"):
+                    rows = self._db.execute(f"select object_key from {table} where object_key in ({marks})", chunk)
+                    found.update(key for (key,) in rows)
+        return found
 
     def get(self, event_id: str) -> HandoffRecord | None:
         with self._lock:

@@ -29,7 +29,7 @@ from pipelines.message import MimeParseError, ParsedMessage
 from pipelines.mime import parse_message, parse_message_file
 from pipelines.objects import ObjectInfo, ObjectStore, open_store
 from pipelines.subjects import normalize_subject
-from pipelines.tenants import TenantRegistry
+from pipelines.tenants import Attribution, TenantRegistry
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
@@ -40,6 +40,8 @@ CHUNK_OBJECTS = 500
 INLINE_BELOW = 400
 """Batches smaller than this are parsed in-process: starting workers would cost more."""
 TABLES = ("messages", "recipients", "attachments", "quarantine")
+LIVE_PART_PREFIX = "live-"
+"""Parts the live hand-off writes (`live-<run>`); a batch run of the same objects supersedes them."""
 
 
 @dataclass
@@ -130,6 +132,10 @@ def ingest_mime(
         result.written += lake.replace_partitions(
             name, direction, written_days, tables[name], day_column=DAY_COLUMN, tenants=tenants
         )
+    if direction == INBOUND and tenants is None:  # the live path's rows for these objects are now here
+        covered = {o.key for o in objects}
+        for name in TABLES:
+            lake.drop_covered_parts(name, LIVE_PART_PREFIX, written_days, covered)
     messages, quarantine = tables["messages"], tables["quarantine"]
     result.messages = messages.num_rows
     result.quarantined = quarantine.num_rows
@@ -194,9 +200,16 @@ def _process_chunk(
 
 
 def process_object(
-    store: ObjectStore, registry: TenantRegistry, direction: str, prefix: str, info: ObjectInfo, rows: _Rows
-) -> None:
-    """Add one object's rows to `rows`: message rows, or exactly one quarantine row."""
+    store: ObjectStore,
+    registry: TenantRegistry,
+    direction: str,
+    prefix: str,
+    info: ObjectInfo,
+    rows: _Rows,
+    notification_recipients: Iterable[str] = (),
+) -> tuple[ParsedMessage, Attribution] | None:
+    """Add one object's rows to `rows`: message rows, or exactly one quarantine row. Returns the
+    parsed message and its tenant when it became message rows."""
 
     def quarantine(stage: str, reason: str, error: str) -> None:
         rows.quarantine.append(quarantine_row(direction, info, stage, reason, error))
@@ -206,27 +219,28 @@ def process_object(
             content = _fetch(store, info, tmp)
         except Exception as exc:  # noqa: BLE001 - any storage failure quarantines this object only
             quarantine("fetch", "read_failed", f"{type(exc).__name__}: {exc}")
-            return
+            return None
         try:
             message = parse_message_file(content) if isinstance(content, Path) else parse_message(content)
         except MimeParseError as exc:
             quarantine("parse", "empty_object" if info.size == 0 else "not_mail", str(exc))
-            return
+            return None
         except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the run
             detail = "".join(traceback.format_exception_only(exc)).strip()
             quarantine("parse", "parser_error", detail)
-            return
+            return None
 
     relative = info.key[len(prefix) :] if info.key.startswith(prefix) else info.key
     if direction == INBOUND:
-        attribution = registry.attribute_inbound(message)
+        attribution = registry.attribute_inbound(message, notification_recipients)
     else:
         archive_tenant = relative.split("/", 1)[0] if "/" in relative else None
         attribution = registry.attribute_outbound(message, archive_tenant)
     if attribution is None:
         quarantine("attribute", "unattributed", _unattributed_detail(message))
-        return
+        return None
     _add_message_rows(rows, message, info, direction, relative, attribution.tenant_id, attribution.by)
+    return message, attribution
 
 
 def _fetch(store: ObjectStore, info: ObjectInfo, tmp: str | None) -> bytes | Path:

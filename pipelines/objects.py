@@ -30,7 +30,7 @@ class ObjectStore(Protocol):
     endpoint_url: str | None
     """What `open_store(url, endpoint_url)` needs to open the same store again (e.g. in a worker)."""
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]: ...
     def get(self, key: str) -> bytes: ...
     def download(self, key: str, path: Path) -> None: ...
     def put(self, key: str, data: bytes) -> None: ...
@@ -48,8 +48,8 @@ class LocalStore:
     def _path(self, key: str) -> Path:
         return self.root / key
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Every file whose key starts with `prefix`, in key order (as S3 lists)."""
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
+        """Every file whose key starts with `prefix` (and sorts after `start_after`), in key order (as S3 lists)."""
         base, _, _ = prefix.rpartition("/")
         start = self.root / base if base else self.root
         if not start.is_dir():
@@ -62,7 +62,7 @@ class LocalStore:
                     continue
                 path = Path(dirpath) / name
                 key = path.relative_to(self.root).as_posix()
-                if not key.startswith(prefix):
+                if not key.startswith(prefix) or (start_after is not None and key <= start_after):
                     continue
                 stat = path.stat()
                 found.append(ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC)))
@@ -107,10 +107,11 @@ class S3Store:
         self.base = base.strip("/") + "/" if base.strip("/") else ""
         self.client = boto3.client("s3", endpoint_url=endpoint_url or None)
 
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
+        extra = {"StartAfter": self.base + start_after} if start_after is not None else {}
         pages = paginator.paginate(
-            Bucket=self.bucket, Prefix=self.base + prefix, PaginationConfig={"PageSize": LIST_PAGE_SIZE}
+            Bucket=self.bucket, Prefix=self.base + prefix, PaginationConfig={"PageSize": LIST_PAGE_SIZE}, **extra
         )
         for page in pages:
             for item in page.get("Contents", []):

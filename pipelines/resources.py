@@ -10,6 +10,7 @@ import os
 
 import dagster as dg
 
+from pipelines.handoff_ledger import HandoffLedger
 from pipelines.lake import Lake
 from pipelines.objects import ObjectStore, open_store
 from pipelines.settings import ENV_DEFAULTS, tenants_location
@@ -54,6 +55,25 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str
 
 
+class HandoffResource(dg.ConfigurableResource):
+    """The live path: the SQS queue of SES notifications (empty: watch the inbound prefix instead), the
+    reply service, its signing secret, and the hand-off ledger (a local SQLite file)."""
+
+    queue_url: str = ""
+    reply_url: str
+    reply_secret: str = ""
+    ledger_path: str
+    s3_endpoint_url: str = ""
+
+    def ledger(self) -> HandoffLedger:
+        return HandoffLedger(self.ledger_path)
+
+    def sqs(self) -> object:
+        import boto3
+
+        return boto3.client("sqs", endpoint_url=self.s3_endpoint_url or None)
+
+
 def resource_defs() -> dict[str, dg.ConfigurableResource]:
     return {
         "archive": ArchiveResource(
@@ -66,4 +86,11 @@ def resource_defs() -> dict[str, dg.ConfigurableResource]:
         ),
         "lake": LakeResource(root=setting("SESLAKE_LAKE"), s3_endpoint_url=setting("SESLAKE_S3_ENDPOINT_URL")),
         "warehouse": WarehouseResource(path=setting("SESLAKE_WAREHOUSE")),
+        "handoff": HandoffResource(
+            queue_url=setting("SESLAKE_INBOUND_QUEUE_URL"),
+            reply_url=setting("SESLAKE_REPLY_URL"),
+            reply_secret=setting("SESLAKE_REPLY_SECRET"),
+            ledger_path=setting("SESLAKE_HANDOFF_LEDGER"),
+            s3_endpoint_url=setting("SESLAKE_S3_ENDPOINT_URL"),
+        ),
     }

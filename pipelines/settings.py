@@ -24,6 +24,7 @@ ENV_DEFAULTS: dict[str, str] = {
     "SESLAKE_WAREHOUSE": str(DEFAULT_DATA_DIR / "warehouse.duckdb"),
     "SESLAKE_START_DATE": "2026-01-01",
     "SESLAKE_HANDOFF_LEDGER": str(DEFAULT_DATA_DIR / "handoff.sqlite"),
+    "SESLAKE_INBOUND_QUEUE_URL": "",
     "SESLAKE_REPLY_URL": "http://127.0.0.1:8025/inbound",
     "SESLAKE_REPLY_SECRET": "",
 }
