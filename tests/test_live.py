@@ -147,3 +147,64 @@ def test_a_redelivered_notification_and_a_bad_one_and_a_missing_object(world):
     quarantine = world["lake"].read_table("quarantine").to_pylist()
     reasons = {row["reason"] for row in quarantine if row["source"] == "handoff"}
     assert {"bad_notification", "object_missing"} <= reasons
+
+
+def test_a_slow_reply_service_times_out_then_everything_is_delivered(world):
+    world["stub"].control(delay=1.0)
+    first = run(world, receive(world), max_attempts=1, timeout=0.3)
+    handed = expected_handoffs(world)
+    assert first.delivered == 0 and first.pending == handed
+    world["stub"].control(delay=0.0)
+    time.sleep(1.1)
+    outcomes = retry_due(world["ledger"], HandoffTarget(url=world["stub"].inbound_url, secrets=[SECRET]))
+    stats = world["stub"].stats()
+    assert outcomes["delivered"] == handed == stats["distinct_event_ids"]
+    # the stub did accept the timed-out requests too: those copies are counted, not hidden
+    assert stats["duplicates"] == stats["accepted"] - handed > 0
+
+
+KILLED_RUN = """
+import sys, boto3
+from datetime import timedelta
+from pipelines.handoff_ledger import HandoffLedger
+from pipelines.lake import Lake
+from pipelines.live import HandoffTarget, batch_key, hand_off, receive_notifications
+from pipelines.objects import LocalStore, S3Store
+from pipelines.tenants import load_registry
+endpoint, bucket, queue_url, url, ledger_path, lake_path, registry_path = sys.argv[1:8]
+sqs = boto3.client("sqs", endpoint_url=endpoint)
+items = receive_notifications(sqs, queue_url, "inbound/", max_items=1000, seconds=5, visibility_timeout=2)
+print("received", len(items), flush=True)
+hand_off(items, batch=batch_key(items), store=S3Store("s3://" + bucket, endpoint), inbound_prefix="inbound/",
+         lake=Lake(LocalStore(lake_path)), registry=load_registry(registry_path),
+         ledger=HandoffLedger(ledger_path), target=HandoffTarget(url=url, secrets=["live-test-secret"]),
+         archive_url="s3://" + bucket, sqs=sqs, queue_url=queue_url)
+"""
+
+
+def test_a_run_killed_mid_batch_loses_nothing(world, small_archive, moto_endpoint, tmp_path):
+    """A process handing off the batch is killed while it is posting; the notifications it had not
+    finished come back after their visibility timeout and a second run finishes the job."""
+    import subprocess
+    import sys
+
+    world["stub"].control(delay=0.4)
+    args = [moto_endpoint, world["bucket"], world["queue_url"], world["stub"].inbound_url,
+            str(world["ledger"].path), str(tmp_path / "lake"), str(small_archive / "tenants.yaml")]  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, *args], cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 60
+    while world["stub"].stats()["accepted"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.kill()
+    process.wait()
+    before = world["stub"].stats()["distinct_event_ids"]
+    assert 0 < before < expected_handoffs(world)
+    world["stub"].control(delay=0.0)
+    time.sleep(2.5)  # the unfinished notifications become visible again
+    run(world, receive(world))
+    retry_due(world["ledger"], HandoffTarget(url=world["stub"].inbound_url, secrets=[SECRET]))
+    stats = world["stub"].stats()
+    assert stats["distinct_event_ids"] == expected_handoffs(world)
+    counts = world["ledger"].counts()
+    assert counts.get("delivered") == expected_handoffs(world) and not counts.get("pending")
+    assert queue_depth(world) == 0
