@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -115,8 +116,58 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     status = _materialize(settings)
     if status == 0:
         _report(settings, None)
+        _demo_handoff(settings)
         _print_where(settings)
     return status
+
+
+DEMO_HANDOFFS = 8
+
+
+def _demo_handoff(settings: Settings) -> None:
+    """Start the reply-service stub and hand it the newest inbound messages through the live job, then
+    show what arrived (the same run the sensor launches, here on demand)."""
+    import dagster as dg
+
+    from assets.handoff import inbound_handoff, no_dead_letters
+    from pipelines.objects import open_store
+    from pipelines.reply_stub import serve
+    from pipelines.resources import ArchiveResource, HandoffResource, LakeResource
+
+    secret = settings.reply_secret or "demo-secret"
+    store_path = Path(settings.handoff_ledger).with_name("reply-stub-received.jsonl")
+    store_path.unlink(missing_ok=True)
+    stub = serve(0, secret, store_path)
+    print(
+        f"\nreply-service stub listening on {stub.inbound_url}; handing it the {DEMO_HANDOFFS} newest inbound messages"
+    )
+    newest = sorted(open_store(settings.source, settings.s3_endpoint_url or None).list(settings.inbound_prefix),
+                    key=lambda info: info.last_modified)[-DEMO_HANDOFFS:]  # fmt: skip
+    endpoint = settings.s3_endpoint_url
+    resources = {
+        "archive": ArchiveResource(source=settings.source, s3_endpoint_url=endpoint,
+                                   inbound_prefix=settings.inbound_prefix, tenants=settings.tenants),
+        "lake": LakeResource(root=settings.lake, s3_endpoint_url=endpoint),
+        "handoff": HandoffResource(reply_url=stub.inbound_url, reply_secret=secret,
+                                   ledger_path=settings.handoff_ledger, s3_endpoint_url=endpoint),
+    }  # fmt: skip
+    items = [{"object_key": info.key} for info in newest]
+    try:
+        dg.materialize([inbound_handoff, no_dead_letters], resources=resources,
+                       run_config={"ops": {"live__inbound_handoff": {"config": {"items": items}}},
+                                   "loggers": {"console": {"config": {"log_level": "WARNING"}}}})  # fmt: skip
+    finally:
+        stub.shutdown()
+    for line in store_path.read_text().splitlines() if store_path.exists() else []:
+        payload = json.loads(line)["payload"]
+        first_line = (payload.get("stripped_text") or "").strip().splitlines()[:1]
+        print(f"  {payload['ids']['tenant_id']:<16} thread {payload['ids']['thread_id']}  "
+              f"{payload['subject'][:40]!r:<44} {first_line[0][:50] if first_line else ''!r}")  # fmt: skip
+    stats = stub.stats()
+    print(
+        f"stub: {stats['accepted']} accepted, {stats['distinct_event_ids']} distinct event ids, "
+        f"{stats['rejected_signature']} bad signatures"
+    )
 
 
 def _upload(folder: Path, settings: Settings) -> None:

@@ -27,6 +27,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from pipelines.delivery import deliver
 from pipelines.handoff_ledger import DEAD_LETTER, DELIVERED, HandoffLedger
 from pipelines.handoff_payload import build_payload, event_id_for, payload_bytes, reply_from_address
@@ -300,9 +303,13 @@ def _drop_rows_of(rows: _Rows, object_key: str) -> None:
 
 
 def _write_live_rows(lake: Lake, rows: _Rows, batch: str) -> None:
-    """The batch's rows as part `live-<batch>` of each table (days they fall on)."""
+    """The batch's rows as part `live-<batch>` of each table (days they fall on), leaving out messages
+    the lake already holds (a notification delivered again after the batch ingest took the object)."""
     part = f"{LIVE_PART_PREFIX}{batch}"
+    held = set(lake.read_table("messages", columns=["object_key"])["object_key"].to_pylist())
     for name, table in rows.tables().items():
+        key = "source_key" if name == "quarantine" else "object_key"
+        table = table.filter(pc.invert(pc.is_in(table[key], pa.array(sorted(held), pa.string()))))
         if name in TABLES and table.num_rows:
             days = set(table.column(DAY_COLUMN).to_pylist())
             lake.replace_partitions(name, part, days, table, day_column=DAY_COLUMN)

@@ -203,32 +203,40 @@ def _save_state(lake: Lake, state: ThreadState, meta: dict) -> None:
 def thread_for(
     lake: Lake, object_keys: list[str], inbound_domains: list[str] | None = None
 ) -> dict[str, tuple[str, dict | None]]:
-    """Thread id and reply headers (`in_reply_to`, `references`, `subject`) for messages just written to
-    the lake, saving nothing: the saved state plus every message not yet threaded, in arrival order, as
-    the next `thread_lake` run will take them, so the live path hands off the id that run keeps."""
+    """Thread id and reply headers (`in_reply_to`, `references`, `subject`) for messages in the lake,
+    saving nothing. Messages already threaded keep their row (their id read through later joins);
+    the others are threaded on top of the saved state with every message not yet threaded, in
+    arrival order, as the next `thread_lake` run will take them, so the live path hands off the id
+    that run keeps."""
     if not object_keys:
         return {}
+    wanted = set(object_keys)
+    found: dict[str, tuple[str, dict | None]] = {}
+    threaded = lake.read_table("message_threads")
+    renames = dict(zip(*(lake.read_table("thread_renames")[c].to_pylist() for c in ("old_thread_id", "thread_id")),
+                       strict=True))  # fmt: skip
+    for row in threaded.filter(pc.is_in(threaded["object_key"], pa.array(sorted(wanted)))).to_pylist():
+        thread_id = row["thread_id"]
+        while thread_id in renames:
+            thread_id = renames[thread_id]
+        found[row["object_key"]] = (thread_id, _reply_of(row))
+    if wanted <= set(found):
+        return found
     messages = lake.read_table("messages", columns=list(LAKE_COLUMNS))
-    threaded = lake.read_table("message_threads", columns=KEY_COLUMNS)
     saved = _load_state(lake)
     if saved is None or saved[1]["messages"] != threaded.num_rows:
         state, new = ThreadState(), messages
     else:
         state, new = saved[0], _rows_not_in(messages, threaded)
-    wanted = set(object_keys)
     threading = state.thread(columns_from_lake(new, inbound_domains))
-    rows = _thread_rows(new, threading.thread_ids, state, datetime.now(UTC)).to_pylist()
-    return {
-        row["object_key"]: (
-            row["thread_id"],
-            {
-                "in_reply_to": row["reply_in_reply_to"],
-                "references": row["reply_references"],
-                "subject": row["reply_subject"],
-            }
-            if row["reply_in_reply_to"]
-            else None,
-        )  # fmt: skip
-        for row in rows
-        if row["object_key"] in wanted
-    }
+    for row in _thread_rows(new, threading.thread_ids, state, datetime.now(UTC)).to_pylist():
+        if row["object_key"] in wanted and row["object_key"] not in found:
+            found[row["object_key"]] = (row["thread_id"], _reply_of(row))
+    return found
+
+
+def _reply_of(row: dict) -> dict | None:
+    if not row["reply_in_reply_to"]:
+        return None
+    return {"in_reply_to": row["reply_in_reply_to"], "references": row["reply_references"],
+            "subject": row["reply_subject"]}  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProc
         "SESLAKE_SOURCE": str(tmp_path / "bucket"),
         "SESLAKE_LAKE": str(tmp_path / "lake"),
         "SESLAKE_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+        "SESLAKE_HANDOFF_LEDGER": str(tmp_path / "handoff.sqlite"),
         **env,
     }
     environment.pop("DAGSTER_HOME", None)
@@ -37,10 +39,19 @@ def test_demo_generates_materializes_and_summarizes(tmp_path):
     assert report.returncode == 0, report.stderr
     assert report.stdout.count("caminos") == 1 and str(tmp_path / "warehouse.duckdb") in report.stdout
 
+    handed = re.search(r"stub: (\d+) accepted, (\d+) distinct event ids, 0 bad signatures", out)
+    assert handed and int(handed[1]) == int(handed[2]) > 0, out
+    assert out.count("  thread ") == int(handed[2])
+
     again = run(["demo", "--days", "3", "--tenants", "2"], tmp_path)
     assert again.returncode == 0, again.stderr
     assert "generating" not in again.stdout
-    assert again.stdout.split("materializing")[-1].splitlines()[2:] == out.split("materializing")[-1].splitlines()[2:]
+
+    def summary(text: str) -> list[str]:
+        return text.split("materializing")[-1].split("reply-service stub")[0].splitlines()[2:]
+
+    assert summary(again.stdout) == summary(out)
+    assert "stub: 0 accepted" in again.stdout  # already handed off: the ledger does not send them twice
 
 
 def test_materialize_fails_clearly_on_a_bad_registry(tmp_path):
