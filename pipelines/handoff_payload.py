@@ -13,9 +13,9 @@ cap in UTF-8 bytes or entries (constants below); a cut field says so (`text.trun
 `reply_parser.truncated`, `recipients_truncated`, `attachments_truncated`). If JSON escaping still pushes
 the body over the limit, `text` is cut further.
 
-HTML: `ParsedMessage` keeps only the plain text (or the text converted from the HTML part), not the HTML
-itself, so `html.content` is always null; `html.present` says whether the message had an HTML part, which
-the receiver can read from `raw_mime_url`.
+HTML: `ParsedMessage` keeps only the plain text (or the text converted from the HTML part), so the caller
+passes the HTML part itself when there is one (`mime.html_body`); `html.content` is null when it is not
+given, with `omitted_reason`, and `html.present` says whether the message had an HTML part.
 
 Attachments are never inlined: each carries a locator `<raw_mime_url>#attachment=<index>`, where index is
 its 0-based position in `attachments` (the order the MIME parser met the parts, depth first), plus its
@@ -51,6 +51,8 @@ MAX_BODY_BYTES = 1024 * 1024
 """The whole encoded payload, at most (the SQS message ceiling)."""
 TEXT_MAX_BYTES = 512 * 1024
 """`text.content`, in UTF-8 bytes."""
+HTML_MAX_BYTES = 256 * 1024
+"""`html.content`, in UTF-8 bytes."""
 STRIPPED_MAX_BYTES = 128 * 1024
 """`stripped_text`, in UTF-8 bytes."""
 SIGNATURE_MAX_BYTES = 8 * 1024
@@ -76,7 +78,7 @@ regular expressions over a megabyte of quoted history cost a tenth of a second o
 DEFAULT_LANGUAGES: tuple[str, ...] = ("es", "pt", "en", "de", "fr")
 """Languages whose quote headers ("El … escribió:", "Em … escreveu:", "On … wrote:") are recognised."""
 
-HTML_OMITTED = "not_parsed: the parsed message keeps only text; the HTML part is in the raw MIME at raw_mime_url"
+HTML_OMITTED = "not_given: the HTML part is in the raw MIME at raw_mime_url"
 
 
 class ReplyHeadersLike(Protocol):
@@ -139,6 +141,7 @@ def build_payload(
     received_at: datetime,
     envelope_recipients: Sequence[str] | None = None,
     languages: Sequence[str] = DEFAULT_LANGUAGES,
+    html: str | None = None,
 ) -> dict[str, Any]:
     """The schema-1 payload for one inbound message.
 
@@ -150,6 +153,7 @@ def build_payload(
     """
     raw_mime_url = f"{archive_url.rstrip('/')}/{object_key.lstrip('/')}"
     text, text_cut = _clip(message.text_body, TEXT_MAX_BYTES)
+    html_content, html_cut = _clip(html, HTML_MAX_BYTES) if html is not None else (None, False)
     stripped = strip_reply(message.text_body, languages)
     stripped_text, stripped_cut = _clip(stripped.text, STRIPPED_MAX_BYTES)
     signature = _clip(stripped.signature, SIGNATURE_MAX_BYTES)[0] if stripped.signature else None
@@ -201,10 +205,10 @@ def build_payload(
         "subject": _clip(message.subject, SUBJECT_MAX_BYTES)[0],
         "text": {"content": text, "truncated": text_cut, "from_html": message.body_from_html},
         "html": {
-            "content": None,
-            "truncated": False,
+            "content": html_content,
+            "truncated": html_cut,
             "present": message.has_html,
-            "omitted_reason": HTML_OMITTED if message.has_html else None,
+            "omitted_reason": HTML_OMITTED if message.has_html and html is None else None,
         },
         "stripped_text": stripped_text,
         "stripped_signature": signature,
@@ -374,7 +378,11 @@ def _reply(headers: ReplyHeadersLike | Mapping[str, Any] | None, reply_from: str
 
 
 def _fit(payload: dict[str, Any]) -> dict[str, Any]:
-    """Cut `text` (then `stripped_text`) further when JSON escaping made the body exceed the limit."""
+    """Cut `html`, then `text`, then `stripped_text` further when the body exceeds the limit."""
+    while payload["html"]["content"] and (excess := len(payload_bytes(payload)) - MAX_BODY_BYTES) > 0:
+        size = len(payload["html"]["content"].encode("utf-8"))
+        cut, _ = _clip(payload["html"]["content"], max(0, size - excess))
+        payload["html"] = {**payload["html"], "content": cut, "truncated": True}
     for field in ("text", "stripped"):
         while (excess := len(payload_bytes(payload)) - MAX_BODY_BYTES) > 0:
             current = payload["text"]["content"] if field == "text" else payload["stripped_text"]

@@ -35,6 +35,7 @@ from pipelines.handoff_ledger import DEAD_LETTER, DELIVERED, HandoffLedger
 from pipelines.handoff_payload import build_payload, event_id_for, payload_bytes, reply_from_address
 from pipelines.ingest import INBOUND, LIVE_PART_PREFIX, TABLES, _Rows, process_object
 from pipelines.lake import DAY_COLUMN, Lake, quarantine_row
+from pipelines.mime import html_body
 from pipelines.notifications import NotificationError, parse_received_notification
 from pipelines.objects import ObjectInfo, ObjectStore
 from pipelines.signing import parse_secrets
@@ -233,6 +234,7 @@ def hand_off(
                 reply_from=reply_from_address(registry.tenants[tenant_id], message),
                 received_at=message.ses.received_at or info.last_modified,
                 envelope_recipients=item.recipients or None,
+                html=html_body(store.get(info.key)) if message.has_html else None,
             )
             ledger.record_pending(event_id, tenant_id=tenant_id, ses_message_id=ses_message_id, object_key=info.key,
                                   thread_id=thread_id, payload=payload_bytes(payload))  # fmt: skip

@@ -1151,3 +1151,19 @@ def parse_message_file(path: Path) -> ParsedMessage:
 
         return parse_message_stream(path)
     return parse_message(path.read_bytes())
+
+
+def html_body(raw: bytes) -> str | None:
+    """The message's HTML part decoded to text (the one a mail client would show), or None.
+
+    The parse above keeps only plain text for the lake; the live hand-off reads the HTML part with the
+    standard library's message API when it needs to pass it on."""
+    import email
+    import email.policy
+
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        part = message.get_body(preferencelist=("html",))
+        return part.get_content() if part is not None else None
+    except Exception:  # noqa: BLE001 - a broken part means no HTML to pass on, not a failed hand-off
+        return None

@@ -14,6 +14,7 @@ from mailparser_reply import EmailReplyParser
 
 from pipelines.handoff_payload import (
     ATTACHMENTS_MAX,
+    HTML_MAX_BYTES,
     HTML_OMITTED,
     MAX_BODY_BYTES,
     TEXT_MAX_BYTES,
@@ -25,7 +26,7 @@ from pipelines.handoff_payload import (
     strip_reply,
 )
 from pipelines.message import AttachmentInfo, ParsedMessage
-from pipelines.mime import parse_message
+from pipelines.mime import html_body, parse_message
 from pipelines.tenants import load_registry
 from tests.conftest import COMPOSED_SES, REAL_SES
 
@@ -128,13 +129,23 @@ def test_attachments_are_locators_with_metadata_never_bytes() -> None:
 
 
 @needs_samples
-def test_html_only_mail_has_text_converted_and_no_html_content() -> None:
-    message = parse_message((REAL_SES / "uber_otp_only_html_incoming.email").read_bytes())
+def test_html_only_mail_has_text_converted_and_its_html_when_given() -> None:
+    raw = (REAL_SES / "uber_otp_only_html_incoming.email").read_bytes()
+    message = parse_message(raw)
     payload = _build(message)
 
     assert payload["text"]["from_html"] is True
     assert "Uber" in payload["text"]["content"]
     assert payload["html"]["present"] is True and payload["html"]["content"] is None
+
+    html = html_body(raw)
+    with_html = _build(message, html=html)
+    assert with_html["html"] == {"content": html, "truncated": False, "present": True, "omitted_reason": None}
+    assert with_html["html"]["content"].lstrip().startswith("<!DOCTYPE html") and "Uber" in html
+
+    huge = _build(message, html="<p>" + "é" * (HTML_MAX_BYTES) + "</p>")
+    assert huge["html"]["truncated"] is True
+    assert len(huge["html"]["content"].encode()) <= HTML_MAX_BYTES
 
 
 @needs_samples

@@ -108,6 +108,8 @@ def test_every_message_is_delivered_once_with_its_tenant_and_thread(world):
         key = payload["ids"]["ses_message_id"]
         assert payload["ids"]["tenant_id"] == world["truth"][f"inbound/{key}"]["tenant_id"]
         assert payload["ids"]["thread_id"]
+        assert (payload["html"]["content"] is not None) == payload["html"]["present"]
+    assert any(payload["html"]["present"] for payload in payloads)
     counts = world["ledger"].counts()
     assert counts.get("delivered") == handed and not counts.get("pending") and not counts.get("dead_letter")
     live_files = world["lake"].partition_files("messages")
