@@ -37,6 +37,7 @@ from pathlib import Path
 from pipelines.subjects import normalize_subject
 
 from . import mime, text
+from .archive import Sent
 from .clients import Rendered, message_id_for, render, thread_index, uuid4
 from .inbound import (
     BlobPool,
@@ -108,20 +109,6 @@ class SupportMailbox:
 
 
 @dataclass(slots=True)
-class _Sent:
-    """A message as its recipient saw it: what an answer to it quotes and references."""
-
-    wire_id: str
-    refs: list[str]
-    subject: str
-    own_text: str
-    ts: int
-    from_name: str
-    from_addr: str
-    reply_to: str | None = None
-
-
-@dataclass(slots=True)
 class _Conversation:
     label: str
     tenant: Tenant
@@ -132,7 +119,7 @@ class _Conversation:
     case_no: int
     guid: bytes | None
     subject: str
-    history: list[_Sent] = field(default_factory=list)
+    history: list[Sent] = field(default_factory=list)
 
 
 class _Builder:
@@ -204,7 +191,7 @@ class _Builder:
         if not lost:
             for copy in range(copies):
                 self._inbound(conv, rendered, ts + copy * rng.randrange(5, 90), "duplicate_copy" if copy else "first")
-        conv.history.append(_Sent(msgid, [], conv.subject, body, ts, c.display or c.address, c.address))
+        conv.history.append(Sent("inbound", msgid, [], conv.subject, body, ts, c.display or c.address, c.address))
 
     def webform_first(self, conv: _Conversation, ts: int, constant_id: bool) -> None:
         rng, c, t = self.rng, conv.customer, conv.tenant
@@ -230,7 +217,7 @@ class _Builder:
             headers, mime.encode_body(html, "UTF-8", "quoted-printable"), None, title, "UTF-8", "qp", []
         )
         self._inbound(conv, rendered, ts, "webform_constant_id" if constant_id else "webform")
-        conv.history.append(_Sent(msgid, [], conv.subject, message, ts, name, c.address))
+        conv.history.append(Sent("inbound", msgid, [], conv.subject, message, ts, name, c.address))
 
     def customer_reply(self, conv: _Conversation, ts: int, style: str) -> None:
         rng, c = self.rng, conv.customer
@@ -283,7 +270,16 @@ class _Builder:
             rendered.headers = replace_header(rendered.headers, "In-Reply-To", None) + [f"In-Reply-To: {junk}"]
         self._inbound(conv, rendered, ts, f"reply_{style}", rcpt)
         conv.history.append(
-            _Sent(msgid, refs or [], subject, body.split("\n\n" + quote)[0], ts, c.display or c.address, c.address)
+            Sent(
+                "inbound",
+                msgid,
+                refs or [],
+                subject,
+                body.split("\n\n" + quote)[0],
+                ts,
+                c.display or c.address,
+                c.address,
+            )
         )
 
     def gateway_loop(self, conv: _Conversation, ts: int) -> None:
@@ -305,10 +301,12 @@ class _Builder:
                 html=False,
             )
             self._inbound(conv, render(draft, rng), at, "gateway_loop")
-        conv.history.append(_Sent(b, [prev.wire_id, a], prev.subject, "", ts, c.display or c.address, c.address))
+        conv.history.append(
+            Sent("inbound", b, [prev.wire_id, a], prev.subject, "", ts, c.display or c.address, c.address)
+        )
 
     # ------------------------------------------------------------------ agents
-    def agent_reply(self, conv: _Conversation, ts: int, answering: _Sent | None = None, tracking: str = "") -> None:
+    def agent_reply(self, conv: _Conversation, ts: int, answering: Sent | None = None, tracking: str = "") -> None:
         rng, c, t = self.rng, conv.customer, conv.tenant
         prev = answering or conv.history[-1]
         send_ms = ts * 1000 + rng.randrange(1000)
@@ -356,7 +354,17 @@ class _Builder:
             reply_to = new
         self.files.append(MailboxFile(f"outbound/{t.id}/{ses_id}.eml", raw, conv.label, t.id, "agent_reply", ts))
         conv.history.append(
-            _Sent(wire_id(ses_id, t.region), refs, subject, plain.split("\n\n")[1], ts, agent, conv.public, reply_to)
+            Sent(
+                "outbound",
+                wire_id(ses_id, t.region),
+                refs,
+                subject,
+                plain.split("\n\n")[1],
+                ts,
+                agent,
+                conv.public,
+                reply_to,
+            )
         )
 
     # ------------------------------------------------------------------ plans
