@@ -156,7 +156,8 @@ def inbound_mail_sensor(
                 archive.store(), archive.inbound_prefix, ledger, cursor.get("position"),
                 max_keys=20 * MAX_PER_TICK, exclude=set(requested),
             )  # fmt: skip
-        items = items[:MAX_PER_TICK]
+        if len(items) > MAX_PER_TICK:  # the rest is listed again from here next tick
+            items, position = items[:MAX_PER_TICK], items[MAX_PER_TICK - 1].object_key
         requested.update({item.object_key: now for item in items})
         cursor = {"position": position, "requested": requested}
     runs = [_run_request(items[i : i + BATCH_SIZE]) for i in range(0, len(items), BATCH_SIZE)]
