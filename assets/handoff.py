@@ -38,6 +38,7 @@ class Item(dg.Config):
     sqs_message_id: str | None = None
     receipt_handle: str | None = None
     recipients: list[str] = []
+    verdicts: dict[str, str] = {}
     error: str | None = None
 
 

@@ -55,6 +55,9 @@ class InboundItem:
     receipt_handle: str | None = None
     recipients: list[str] = field(default_factory=list)
     """`receipt.recipients` of the notification: the envelope addresses SES accepted it for."""
+    verdicts: dict[str, str] = field(default_factory=dict)
+    """The notification's verdicts (`spam`, `virus`, `spf`, `dkim`, `dmarc`): SES's word, used before the
+    copies SES wrote into the message's headers."""
     error: str | None = None
     """Why the notification could not be used; the item is quarantined, never fetched."""
 
@@ -107,7 +110,7 @@ def _item_from_sqs(message: dict, inbound_prefix: str) -> InboundItem:
     except NotificationError as exc:
         return InboundItem(object_key=None, error=f"{exc}: {message.get('Body', '')[:300]!r}", **ids)
     key = notification.object_key or f"{inbound_prefix}{notification.ses_message_id}"
-    return InboundItem(object_key=key, recipients=notification.recipients, **ids)
+    return InboundItem(object_key=key, recipients=notification.recipients, verdicts=notification.verdicts, **ids)
 
 
 def discover_objects(
@@ -202,7 +205,7 @@ def hand_off(
             finished.append(item)
             continue
         message, attribution = outcome
-        if (message.ses.virus_verdict or "").upper() == "FAIL":
+        if (item.verdicts.get("virus") or message.ses.virus_verdict or "").upper() == "FAIL":
             _drop_rows_of(rows, info.key)
             rows.quarantine.append(_quarantine(item, "verdict", "virus", "SES virus verdict FAIL: never handed off"))
             result.quarantined["virus"] += 1

@@ -53,7 +53,8 @@ def world(small_archive, moto_endpoint, s3_bucket, tmp_path):
     queue_url = sqs.create_queue(QueueName=f"inbound-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     for key in keys:
         recipients = [truth[key]["envelope_recipient"]] if truth[key].get("envelope_recipient") else []
-        sqs.send_message(QueueUrl=queue_url, MessageBody=notification(s3_bucket, key, recipients))
+        virus = truth[key].get("virus_verdict") or "PASS"
+        sqs.send_message(QueueUrl=queue_url, MessageBody=notification(s3_bucket, key, recipients, virus))
     stub = serve(0, SECRET, tmp_path / "received.jsonl")
     ledger = HandoffLedger(tmp_path / "handoff.sqlite", retry_delays=(1,), max_age=timedelta(seconds=30))
     yield {
@@ -136,19 +137,26 @@ def test_reply_service_down_then_back_loses_nothing(world):
     assert outcomes["delivered"] == expected_handoffs(world) == world["stub"].stats()["distinct_event_ids"]
 
 
-def test_a_redelivered_notification_and_a_bad_one_and_a_missing_object(world):
+def test_a_redelivered_notification_and_a_bad_one_and_a_missing_object(world, small_archive):
     items = receive(world)
     duplicate = InboundItem(object_key=items[0].object_key, sqs_message_id="again", recipients=items[0].recipients)
     malformed = InboundItem(object_key=None, sqs_message_id="bad", error="not JSON: b'{oops'")
     missing = InboundItem(object_key="inbound/does-not-exist", sqs_message_id="gone")
-    result = run(world, [*items, duplicate, malformed, missing])
+    infected_key = sorted(world["truth"])[40]
+    boto3.client("s3", endpoint_url=world["store"].endpoint_url).put_object(
+        Bucket=world["bucket"], Key=infected_key, Body=(small_archive / infected_key).read_bytes()
+    )
+    infected = InboundItem(object_key=infected_key, sqs_message_id="virus", verdicts={"virus": "FAIL"})
+    result = run(world, [*items, duplicate, malformed, missing, infected])
     run(world, [duplicate])  # the same notification again in a later run
     stats = world["stub"].stats()
     assert stats["distinct_event_ids"] == expected_handoffs(world) and stats["duplicates"] == 0
     assert result.quarantined["bad_notification"] == 1 and result.quarantined["object_missing"] == 1
+    infected_in_batch = sum(1 for key in world["keys"] if world["truth"][key].get("virus_verdict") == "FAIL")
+    assert result.quarantined["virus"] == 1 + infected_in_batch  # by the notification's verdict: never handed off
     quarantine = world["lake"].read_table("quarantine").to_pylist()
     reasons = {row["reason"] for row in quarantine if row["source"] == "handoff"}
-    assert {"bad_notification", "object_missing"} <= reasons
+    assert {"bad_notification", "object_missing", "virus"} <= reasons
 
 
 def test_a_slow_reply_service_times_out_then_everything_is_delivered(world):
