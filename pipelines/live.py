@@ -22,6 +22,7 @@ message is deleted once that row is written.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from botocore.exceptions import ClientError
 
 from pipelines.delivery import deliver
 from pipelines.handoff_ledger import DEAD_LETTER, DELIVERED, HandoffLedger
@@ -41,6 +43,8 @@ from pipelines.objects import ObjectInfo, ObjectStore
 from pipelines.signing import parse_secrets
 from pipelines.tenants import TenantRegistry
 from pipelines.thread_lake import thread_for
+
+log = logging.getLogger(__name__)
 
 SOURCE = "handoff"
 """`quarantine.source` of what the live path refused."""
@@ -321,8 +325,14 @@ def _write_live_rows(lake: Lake, rows: _Rows, batch: str) -> None:
 
 
 def _delete_from_queue(sqs: object | None, queue_url: str | None, items: list[InboundItem]) -> None:
+    """Delete the SQS messages of items whose state is recorded. A receipt handle that expired (the run
+    waited longer than the visibility timeout) is left alone: the message comes back, and the ledger
+    or the quarantine already knows it, so it is only deleted then."""
     if sqs is None or not queue_url:
         return
     for item in items:
         if item.receipt_handle:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=item.receipt_handle)  # type: ignore[attr-defined]
+            try:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=item.receipt_handle)  # type: ignore[attr-defined]
+            except ClientError as exc:
+                log.warning("SQS message %s not deleted (it will come back): %s", item.sqs_message_id, exc)

@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from pipelines.handoff_ledger import HandoffLedger
+from pipelines.ingest import ingest_mime
 from pipelines.lake import Lake
 from pipelines.live import HandoffTarget, InboundItem, batch_key, hand_off, receive_notifications, retry_due
 from pipelines.objects import LocalStore, S3Store
@@ -117,6 +118,12 @@ def test_every_message_is_delivered_once_with_its_tenant_and_thread(world):
     assert live_files and all(key.endswith(f"/live-{batch_key(items)}.parquet") for key in live_files)
     assert world["lake"].read_table("messages").num_rows == handed
 
+    # the batch ingest of the same objects supersedes the live rows: every message is in the lake once
+    ingest_mime(world["store"], world["lake"], world["registry"], "inbound", "inbound/", None, workers=1)
+    keys = world["lake"].read_table("messages", columns=["object_key"])["object_key"].to_pylist()
+    assert len(keys) == len(set(keys)) >= handed
+    assert not any("/live-" in key for key in world["lake"].partition_files("messages"))
+
 
 def test_half_the_requests_failing_still_delivers_everything(world):
     world["stub"].control(fail_rate=0.5)
@@ -177,6 +184,7 @@ KILLED_RUN = """
 import sys, boto3
 from datetime import timedelta
 from pipelines.handoff_ledger import HandoffLedger
+from pipelines.ingest import ingest_mime
 from pipelines.lake import Lake
 from pipelines.live import HandoffTarget, batch_key, hand_off, receive_notifications
 from pipelines.objects import LocalStore, S3Store
