@@ -39,7 +39,7 @@ EVENT_TYPES = (
     "Send", "Delivery", "Bounce", "Complaint", "Reject", "Open", "Click",
     "Rendering Failure", "DeliveryDelay", "Subscription",
 )  # fmt: skip
-_DETAIL_KEY = {
+DETAIL_KEYS = {
     "Send": "send", "Delivery": "delivery", "Bounce": "bounce", "Complaint": "complaint",
     "Reject": "reject", "Open": "open", "Click": "click", "Rendering Failure": "failure",
     "DeliveryDelay": "deliveryDelay", "Subscription": "subscription",
@@ -156,16 +156,16 @@ def normalize(record: object, registry: TenantRegistry | None, text: bytes | Non
     event_type = event.get("eventType") or event.get("notificationType")
     if event_type == "Received":
         raise EventError("not_an_event", "an inbound Received notification, not a sending event")
-    if event_type not in _DETAIL_KEY:
+    if event_type not in DETAIL_KEYS:
         raise EventError("unknown_event_type", f"unknown event type {event_type!r}")
     mail = event.get("mail")
     if not isinstance(mail, dict) or not isinstance(mail.get("messageId"), str):
         raise EventError("bad_shape", "event without mail.messageId")
-    detail = event.get(_DETAIL_KEY[event_type])
+    detail = event.get(DETAIL_KEYS[event_type])
     if detail is None:
         detail = {}
     if not isinstance(detail, dict):
-        raise EventError("bad_shape", f"{_DETAIL_KEY[event_type]} is not an object")
+        raise EventError("bad_shape", f"{DETAIL_KEYS[event_type]} is not an object")
     tags = _object(mail.get("tags"))
     event_at = parse_timestamp(detail.get("timestamp")) or parse_timestamp(mail.get("timestamp"))
     if event_at is None:

@@ -19,8 +19,8 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.events import (
-    _DETAIL_KEY,
     APPLE_PROXY_NETWORK,
+    DETAIL_KEYS,
     EVENT_TYPES,
     LINE_WHITESPACE,
     SCANNER_AGENT_MARKERS,
@@ -42,7 +42,7 @@ EVENT_STRUCTURE = {
         "messageId": "JSON", "timestamp": "VARCHAR", "source": "VARCHAR", "destination": ["VARCHAR"],
         "tags": "MAP(VARCHAR, VARCHAR[])", "commonHeaders": {"from": ["VARCHAR"]},
     },
-    **{key: "JSON" for key in _DETAIL_KEY.values()},
+    **{key: "JSON" for key in DETAIL_KEYS.values()},
 }  # fmt: skip
 """How json_transform reads a line. Fields whose type decides whether the line is usable stay JSON
 text to be checked: the message id must be a string and the event's detail an object."""
@@ -50,7 +50,7 @@ _STRUCTURE_TEXT = json.dumps(EVENT_STRUCTURE)
 _DETAIL_TEXT = json.dumps(_DETAIL)
 
 _TYPE_LIST = ", ".join(f"'{t}'" for t in EVENT_TYPES)
-_DETAIL_CASE = " ".join(f"when '{t}' then e.\"{k}\"" for t, k in _DETAIL_KEY.items())
+_DETAIL_CASE = " ".join(f"when '{t}' then e.\"{k}\"" for t, k in DETAIL_KEYS.items())
 _NO_RECIPIENT = "{emailAddress: null::varchar, diagnosticCode: null::varchar}"
 _ONLY_DESTINATION = (
     "[{emailAddress: if(len(e.mail.destination) = 1, e.mail.destination[1], null), diagnosticCode: null::varchar}]"

@@ -206,11 +206,7 @@ class HandoffLedger:
         with self._write() as db:
             record = self._require(db, event_id)
             if record.state != PENDING:
-                db.execute(
-                    "update handoffs set attempts = attempts + ?, updated_at = ? where event_id = ?",
-                    (attempts, _text(moment), event_id),
-                )
-                return self._get(db, event_id)
+                return self._count_attempts(db, event_id, attempts, _text(moment))
             due = self.next_round(record.pending_since, moment)
             state, next_at = (PENDING, _text(due)) if due is not None else (DEAD_LETTER, None)
             if due is None:
@@ -237,17 +233,21 @@ class HandoffLedger:
         with self._write() as db:
             record = self._require(db, event_id)
             if record.state == DELIVERED:
-                db.execute(
-                    "update handoffs set attempts = attempts + ?, updated_at = ? where event_id = ?",
-                    (attempts, stamp, event_id),
-                )
-            else:
-                db.execute(
-                    "update handoffs set state = ?, attempts = attempts + ?, last_error = ?, last_status = ?, "
-                    "next_attempt_at = null, updated_at = ? where event_id = ?",
-                    (DEAD_LETTER, attempts, error, status, stamp, event_id),
-                )
+                return self._count_attempts(db, event_id, attempts, stamp)
+            db.execute(
+                "update handoffs set state = ?, attempts = attempts + ?, last_error = ?, last_status = ?, "
+                "next_attempt_at = null, updated_at = ? where event_id = ?",
+                (DEAD_LETTER, attempts, error, status, stamp, event_id),
+            )
             return self._get(db, event_id)
+
+    def _count_attempts(self, db: sqlite3.Connection, event_id: str, attempts: int, stamp: str) -> HandoffRecord:
+        """Only count attempts on a record whose state another process already settled."""
+        db.execute(
+            "update handoffs set attempts = attempts + ?, updated_at = ? where event_id = ?",
+            (attempts, stamp, event_id),
+        )
+        return self._get(db, event_id)
 
     def reset_for_replay(
         self, *, tenant: str | None = None, event_id: str | None = None, now: datetime | None = None

@@ -62,7 +62,7 @@ class IngestResult:
 
 
 @dataclass
-class _Rows:
+class ObjectRows:
     """Rows of the four tables for one batch of objects, plus counters."""
 
     messages: list[dict] = field(default_factory=list)
@@ -182,7 +182,8 @@ def _concat(results: Iterable[dict[str, pa.Table]]) -> dict[str, pa.Table]:
     for tables in results:
         for name in TABLES:
             collected[name].append(tables[name])
-    return {name: pa.concat_tables(parts) if parts else _Rows().tables()[name] for name, parts in collected.items()}
+    empty = ObjectRows().tables()
+    return {name: pa.concat_tables(parts) if parts else empty[name] for name, parts in collected.items()}
 
 
 def _process_chunk_in_worker(args: tuple) -> dict[str, pa.Table]:
@@ -193,7 +194,7 @@ def _process_chunk_in_worker(args: tuple) -> dict[str, pa.Table]:
 def _process_chunk(
     store: ObjectStore, registry: TenantRegistry, direction: str, prefix: str, chunk: list[ObjectInfo]
 ) -> dict[str, pa.Table]:
-    rows = _Rows()
+    rows = ObjectRows()
     for info in chunk:
         process_object(store, registry, direction, prefix, info, rows)
     return rows.tables()
@@ -205,7 +206,7 @@ def process_object(
     direction: str,
     prefix: str,
     info: ObjectInfo,
-    rows: _Rows,
+    rows: ObjectRows,
     notification_recipients: Iterable[str] = (),
 ) -> tuple[ParsedMessage, Attribution] | None:
     """Add one object's rows to `rows`: message rows, or exactly one quarantine row. Returns the
@@ -265,7 +266,7 @@ def _unattributed_detail(message: ParsedMessage) -> str:
 
 
 def _add_message_rows(
-    rows: _Rows,
+    rows: ObjectRows,
     message: ParsedMessage,
     info: ObjectInfo,
     direction: str,

@@ -92,7 +92,7 @@ def ingest_events(
     new_files = [o for o in listed if ledger.get(o.key) != o.size]
     result.files_read = len(new_files)
 
-    with tempfile.TemporaryDirectory(prefix="seslake-events-") as scratch, _staging(Path(scratch)) as con:
+    with tempfile.TemporaryDirectory(prefix="seslake-events-") as scratch, _Staging(Path(scratch)) as con:
         # The next batch is fetched and split while DuckDB normalizes the current one.
         with ThreadPoolExecutor(max_workers=1) as reader:
             pending = None
@@ -142,7 +142,7 @@ def ingest_events(
     return result
 
 
-class _staging:
+class _Staging:
     """A DuckDB file in `folder` holding this run's event and quarantine rows before they are written."""
 
     def __init__(self, folder: Path) -> None:
@@ -150,8 +150,9 @@ class _staging:
         self.con.execute(f"set memory_limit = '{STAGING_MEMORY}'; set temp_directory = '{folder / 'spill'}'; "
                          "set TimeZone = 'UTC'")  # fmt: skip
         for name, schema in (("staged_events", _EVENTS_WITH_DAY), ("staged_quarantine", _QUARANTINE_WITH_DAY)):
-            empty = schema.empty_table()  # noqa: F841 (read by the statement below)
-            self.con.execute(f"create table {name} as select * from empty")
+            self.con.register("empty_rows", schema.empty_table())
+            self.con.execute(f"create table {name} as select * from empty_rows")
+            self.con.unregister("empty_rows")
 
     def __enter__(self) -> duckdb.DuckDBPyConnection:
         return self.con

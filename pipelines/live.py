@@ -35,7 +35,7 @@ from botocore.exceptions import ClientError
 from pipelines.delivery import deliver
 from pipelines.handoff_ledger import DEAD_LETTER, DELIVERED, HandoffLedger
 from pipelines.handoff_payload import build_payload, event_id_for, payload_bytes, reply_from_address
-from pipelines.ingest import INBOUND, LIVE_PART_PREFIX, TABLES, _Rows, process_object
+from pipelines.ingest import INBOUND, LIVE_PART_PREFIX, TABLES, ObjectRows, process_object
 from pipelines.lake import DAY_COLUMN, Lake, quarantine_row
 from pipelines.mime import html_body
 from pipelines.notifications import NotificationError, parse_received_notification
@@ -185,7 +185,7 @@ def hand_off(
     round, dead-lettered or quarantined, and its SQS message is deleted only after that is recorded."""
     started = time.perf_counter()
     result = HandoffResult(received=len(items))
-    rows = _Rows()
+    rows = ObjectRows()
     parsed = []
     finished: list[InboundItem] = []
     for item in items:
@@ -306,12 +306,12 @@ def _quarantine(item: InboundItem, stage: str, reason: str, error: str) -> dict:
     return quarantine_row(SOURCE, ObjectInfo(key, 0, now), stage, reason, error)
 
 
-def _drop_rows_of(rows: _Rows, object_key: str) -> None:
+def _drop_rows_of(rows: ObjectRows, object_key: str) -> None:
     for name in ("messages", "recipients", "attachments"):
         setattr(rows, name, [row for row in getattr(rows, name) if row["object_key"] != object_key])
 
 
-def _write_live_rows(lake: Lake, rows: _Rows, batch: str) -> None:
+def _write_live_rows(lake: Lake, rows: ObjectRows, batch: str) -> None:
     """The batch's rows as part `live-<batch>` of each table (days they fall on), leaving out messages
     the lake already holds (a notification delivered again after the batch ingest took the object)."""
     part = f"{LIVE_PART_PREFIX}{batch}"
