@@ -26,7 +26,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -274,9 +274,11 @@ def send(ledger: HandoffLedger, event_id: str, target: HandoffTarget) -> str:
 
 
 def retry_due(ledger: HandoffLedger, target: HandoffTarget, limit: int = 200) -> Counter:
-    """Send the pending records whose next round is due; counts of the states they end in."""
+    """Send the pending records whose next round is due; counts of the states they end in. The records
+    are leased while this run sends them, so a run started meanwhile does not send them too."""
     outcomes: Counter = Counter()
-    for record in ledger.due(limit=limit, lease=None):
+    lease = timedelta(seconds=target.max_seconds * 2 + target.timeout)
+    for record in ledger.due(limit=limit, lease=lease):
         outcomes[send(ledger, record.event_id, target)] += 1
     return outcomes
 
