@@ -1,11 +1,10 @@
 """Asset checks on the published warehouse, read-only so they never block a build or an analyst."""
 
-from pathlib import Path
 
 import dagster as dg
 import duckdb
 
-from pipelines.resources import WarehouseResource
+from pipelines.orchestration.resources import WarehouseResource
 
 from .warehouse import reporting
 
@@ -14,7 +13,7 @@ QUARANTINE_SHARE_LIMIT = 0.05
 
 
 def _query(warehouse: WarehouseResource, sql: str) -> list[tuple]:
-    with duckdb.connect(str(Path(warehouse.path)), read_only=True) as connection:
+    with duckdb.connect(warehouse.settings().warehouse, read_only=True) as connection:
         return connection.execute(sql).fetchall()
 
 

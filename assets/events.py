@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from pipelines.ingest_events import ingest_events
-from pipelines.partitions import scoped_tenants
-from pipelines.resources import ArchiveResource, LakeResource
+from pipelines.events.ingest import ingest_events
+from pipelines.orchestration.partitions import scoped_tenants
+from pipelines.orchestration.resources import ArchiveResource, LakeResource
 
 
 class EventsConfig(dg.Config):
@@ -28,7 +28,7 @@ def ses_events(
     registry = archive.registry()
     tenants = scoped_tenants(context, registry.tenants)
     result = ingest_events(
-        archive.store(), target, registry, archive.events_prefix, full_rebuild=config.full_rebuild, tenants=tenants
+        archive.store(), target, registry, archive.settings().events_prefix, full_rebuild=config.full_rebuild, tenants=tenants
     )
     context.log.info(
         f"{result.files_read} new of {result.files_listed} files: {result.rows_new} new events, "

@@ -2,9 +2,10 @@
 
 import dagster as dg
 
-from pipelines.ingest import INBOUND, OUTBOUND, IngestResult, ingest_mime
-from pipelines.partitions import daily_partitions, partition_days, scoped_tenants
-from pipelines.resources import ArchiveResource, LakeResource
+from pipelines.mail.ingest import IngestResult, ingest_mime
+from pipelines.orchestration.partitions import daily_partitions, partition_days, scoped_tenants
+from pipelines.orchestration.resources import ArchiveResource, LakeResource
+from pipelines.storage.schemas import INBOUND, OUTBOUND
 
 LAKE_TABLES = "messages, recipients, attachments, quarantine"
 
@@ -79,7 +80,7 @@ _common = dict(
 def inbound_mail(
     context: dg.AssetExecutionContext, archive: ArchiveResource, lake: LakeResource
 ) -> dg.MaterializeResult:
-    return _ingest(context, archive, lake, INBOUND, archive.inbound_prefix)
+    return _ingest(context, archive, lake, INBOUND, archive.settings().inbound_prefix)
 
 
 @dg.asset(
@@ -90,7 +91,7 @@ def inbound_mail(
 def outbound_mail(
     context: dg.AssetExecutionContext, archive: ArchiveResource, lake: LakeResource
 ) -> dg.MaterializeResult:
-    return _ingest(context, archive, lake, OUTBOUND, archive.outbound_prefix)
+    return _ingest(context, archive, lake, OUTBOUND, archive.settings().outbound_prefix)
 
 
 defs = dg.Definitions(assets=[inbound_mail, outbound_mail])

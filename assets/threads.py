@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from pipelines.resources import ArchiveResource, LakeResource
-from pipelines.thread_lake import thread_lake
+from pipelines.orchestration.resources import ArchiveResource, LakeResource
+from pipelines.threads.lake import thread_lake
 
 from .mime_ingest import inbound_mail, outbound_mail
 
@@ -26,7 +26,7 @@ def message_threads(
     context: dg.AssetExecutionContext, config: ThreadsConfig, archive: ArchiveResource, lake: LakeResource
 ) -> dg.MaterializeResult:
     registry = archive.registry()
-    domains = sorted({a.rpartition("@")[2] for t in registry.tenants.values() for a in t.inbound_addresses})
+    domains = sorted(registry.inbound_domains)
     result = thread_lake(lake.lake(), full_rebuild=config.full_rebuild, inbound_domains=domains)
     how = f"full rebuild ({result.reason})" if result.full_rebuild else "incremental"
     context.log.info(f"{how}: {result.messages_threaded} messages into {result.threads_touched} threads")

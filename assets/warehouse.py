@@ -4,8 +4,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.resources import ArchiveResource, LakeResource, WarehouseResource
-from pipelines.warehouse import build_warehouse
+from pipelines.orchestration.resources import ArchiveResource, LakeResource, WarehouseResource
+from pipelines.warehouse.build import build_warehouse
 
 from .events import ses_events
 from .mime_ingest import inbound_mail, outbound_mail
@@ -22,7 +22,7 @@ from .threads import message_threads
     "order, built in a fresh file and renamed over the published one so open readers are never blocked.",
 )
 def reporting(archive: ArchiveResource, lake: LakeResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    build = build_warehouse(lake.lake(), archive.registry(), Path(warehouse.path))
+    build = build_warehouse(lake.lake(), archive.registry(), Path(warehouse.settings().warehouse))
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(build.path)),

@@ -45,7 +45,7 @@ def _ddl(structure: object) -> str:
 def run_duckdb(archive: Path, way: str) -> dict:
     import duckdb
 
-    from pipelines.events_sql import _DETAIL, EVENT_STRUCTURE
+    from pipelines.events.bulk import _DETAIL, EVENT_STRUCTURE
 
     files = [str(p) for p in sorted((archive / "events").rglob("*")) if p.is_file()]
     read = "read_json(?, format = 'newline_delimited', columns = ?, ignore_errors = true)"
@@ -64,9 +64,9 @@ def run_duckdb(archive: Path, way: str) -> dict:
 
 
 def run_seslake(archive: Path) -> dict:
-    from pipelines.ingest_events import ingest_events
-    from pipelines.lake import Lake
-    from pipelines.objects import LocalStore
+    from pipelines.events.ingest import ingest_events
+    from pipelines.storage.lake import Lake
+    from pipelines.storage.objects import LocalStore
     from pipelines.tenants import load_registry
 
     registry = load_registry(str(archive / "tenants.yaml"))

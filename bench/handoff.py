@@ -79,11 +79,11 @@ def main() -> None:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from pipelines.delivery import deliver
     from pipelines.generator import generate_archive
-    from pipelines.handoff_payload import build_payload, event_id_for, payload_bytes, reply_from_address
-    from pipelines.mime import parse_message
-    from pipelines.reply_stub import serve
+    from pipelines.handoff.delivery import deliver
+    from pipelines.handoff.payload import build_payload, event_id_for, payload_bytes, reply_from_address
+    from pipelines.handoff.stub import serve
+    from pipelines.mime.parse import parse_message
     from pipelines.tenants import load_registry
 
     for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",

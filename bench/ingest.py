@@ -21,11 +21,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipelines.generator import generate_archive, messages_per_day_for  # noqa: E402
-from pipelines.ingest import INBOUND, ingest_mime  # noqa: E402
-from pipelines.lake import Lake  # noqa: E402
-from pipelines.message import MimeParseError  # noqa: E402
-from pipelines.mime import parse_message  # noqa: E402
-from pipelines.objects import LocalStore  # noqa: E402
+from pipelines.mail.ingest import ingest_mime  # noqa: E402
+from pipelines.mime.message import MimeParseError  # noqa: E402
+from pipelines.mime.parse import parse_message  # noqa: E402
+from pipelines.storage.lake import Lake  # noqa: E402
+from pipelines.storage.objects import LocalStore  # noqa: E402
+from pipelines.storage.schemas import INBOUND  # noqa: E402
 from pipelines.tenants import load_registry  # noqa: E402
 
 TENANTS, DAYS = 10, 30

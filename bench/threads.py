@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.threading import ThreadColumns  # noqa: E402
+from pipelines.threads.engine import ThreadColumns  # noqa: E402
 
 TENANTS = 50
 PER_DAY = 30_000
@@ -184,7 +184,7 @@ def phase_union_find(total: int, day: int, seed: int) -> dict:
 
 
 def phase_seslake(total: int, day: int, seed: int) -> dict:
-    from pipelines.threading import ThreadState
+    from pipelines.threads.engine import ThreadState
 
     everything = generate(total + day, seed)
     bulk, extra = _slice(everything, 0, total), _slice(everything, total, total + day)

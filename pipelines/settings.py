@@ -1,81 +1,89 @@
-"""Where seslake reads and writes, from SESLAKE_* environment variables with local defaults.
+"""The one place that reads seslake's configuration from the environment.
 
-Unset variables fall back to an embedded local layout under `./data/`, so the demo and the
-tests run with no configuration; production points the same code at S3.
+Every setting is a `SESLAKE_*` variable (plus Dagster's own `DAGSTER_HOME`); an unset or empty variable
+falls back to an embedded local layout under `./data/`, so the demo and the tests run with no
+configuration and production points the same code at S3. Resources, the CLI and the hand-off are all
+built from a `Settings`; Dagster resources call `Settings.from_env()` when a run or a sensor tick starts,
+never at import time, so the code server and the run workers cannot disagree.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
 DEFAULT_DATA_DIR = Path("data")
 
-ENV_DEFAULTS: dict[str, str] = {
-    "SESLAKE_SOURCE": str(DEFAULT_DATA_DIR / "bucket"),
-    "SESLAKE_S3_ENDPOINT_URL": "",
-    "SESLAKE_INBOUND_PREFIX": "inbound/",
-    "SESLAKE_OUTBOUND_PREFIX": "outbound/",
-    "SESLAKE_EVENTS_PREFIX": "events/",
-    "SESLAKE_TENANTS": "",
-    "SESLAKE_LAKE": str(DEFAULT_DATA_DIR / "lake"),
-    "SESLAKE_WAREHOUSE": str(DEFAULT_DATA_DIR / "warehouse.duckdb"),
-    "SESLAKE_START_DATE": "2026-01-01",
-    "SESLAKE_HANDOFF_LEDGER": str(DEFAULT_DATA_DIR / "handoff.sqlite"),
-    "SESLAKE_INBOUND_QUEUE_URL": "",
-    "SESLAKE_REPLY_URL": "http://127.0.0.1:8025/inbound",
-    "SESLAKE_REPLY_SECRET": "",
+VARIABLES: dict[str, tuple[str, str]] = {
+    "source": ("SESLAKE_SOURCE", str(DEFAULT_DATA_DIR / "bucket")),
+    "s3_endpoint_url": ("SESLAKE_S3_ENDPOINT_URL", ""),
+    "inbound_prefix": ("SESLAKE_INBOUND_PREFIX", "inbound/"),
+    "outbound_prefix": ("SESLAKE_OUTBOUND_PREFIX", "outbound/"),
+    "events_prefix": ("SESLAKE_EVENTS_PREFIX", "events/"),
+    "tenants": ("SESLAKE_TENANTS", ""),
+    "lake": ("SESLAKE_LAKE", str(DEFAULT_DATA_DIR / "lake")),
+    "warehouse": ("SESLAKE_WAREHOUSE", str(DEFAULT_DATA_DIR / "warehouse.duckdb")),
+    "start_date": ("SESLAKE_START_DATE", "2026-01-01"),
+    "handoff_ledger": ("SESLAKE_HANDOFF_LEDGER", str(DEFAULT_DATA_DIR / "handoff.sqlite")),
+    "inbound_queue_url": ("SESLAKE_INBOUND_QUEUE_URL", ""),
+    "reply_url": ("SESLAKE_REPLY_URL", "http://127.0.0.1:8025/inbound"),
+    "reply_secret": ("SESLAKE_REPLY_SECRET", ""),
+    "dagster_home": ("DAGSTER_HOME", ""),
 }
-"""Every setting and its default; '' means 'not set' (tenants then default to the source; the hand-off
-refuses to sign without a reply secret). The reply URL defaults to a local `seslake reply-stub`."""
-
-
-def env_value(name: str) -> str:
-    """The variable's value, or its default when unset or empty."""
-    return os.environ.get(name) or ENV_DEFAULTS[name]
-
-
-def tenants_location(source: str, tenants: str) -> str:
-    """The registry path: SESLAKE_TENANTS when set, else `tenants.yaml` at the top of the source."""
-    if tenants:
-        return tenants
-    return source.rstrip("/") + "/tenants.yaml"
+"""Settings field -> (environment variable, default). '' means 'not set': the tenant registry then lives at
+the top of the source, the live sensor watches the prefix instead of a queue, the hand-off refuses to
+sign, and Dagster runs on a temporary instance."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The resolved configuration, for code that runs outside Dagster (the CLI, benchmarks)."""
-
-    source: str
-    s3_endpoint_url: str
-    inbound_prefix: str
-    outbound_prefix: str
-    events_prefix: str
-    tenants: str
-    lake: str
-    warehouse: str
-    start_date: date
-    handoff_ledger: str = ENV_DEFAULTS["SESLAKE_HANDOFF_LEDGER"]
-    reply_url: str = ENV_DEFAULTS["SESLAKE_REPLY_URL"]
+    source: str = VARIABLES["source"][1]
+    """The bucket: a local folder laid out like it, or `s3://bucket[/prefix]`."""
+    s3_endpoint_url: str = ""
+    """Another S3/SQS endpoint (a moto server in tests); '' for AWS."""
+    inbound_prefix: str = VARIABLES["inbound_prefix"][1]
+    outbound_prefix: str = VARIABLES["outbound_prefix"][1]
+    events_prefix: str = VARIABLES["events_prefix"][1]
+    tenants: str = ""
+    """The tenant registry as configured ('' = `tenants.yaml` at the top of the source); see `registry_location`."""
+    lake: str = VARIABLES["lake"][1]
+    warehouse: str = VARIABLES["warehouse"][1]
+    start_date: date = date.fromisoformat(VARIABLES["start_date"][1])
+    handoff_ledger: str = VARIABLES["handoff_ledger"][1]
+    inbound_queue_url: str = ""
+    reply_url: str = VARIABLES["reply_url"][1]
     reply_secret: str = field(default="", repr=False)
-    """Comma-separated when rotating keys (see `pipelines.signing`); kept out of repr."""
+    """Comma-separated when rotating keys; kept out of repr."""
+    dagster_home: str = ""
 
     @classmethod
-    def from_env(cls) -> Settings:
-        source = env_value("SESLAKE_SOURCE")
-        return cls(
-            source=source,
-            s3_endpoint_url=env_value("SESLAKE_S3_ENDPOINT_URL"),
-            inbound_prefix=env_value("SESLAKE_INBOUND_PREFIX"),
-            outbound_prefix=env_value("SESLAKE_OUTBOUND_PREFIX"),
-            events_prefix=env_value("SESLAKE_EVENTS_PREFIX"),
-            tenants=tenants_location(source, env_value("SESLAKE_TENANTS")),
-            lake=env_value("SESLAKE_LAKE"),
-            warehouse=env_value("SESLAKE_WAREHOUSE"),
-            start_date=date.fromisoformat(env_value("SESLAKE_START_DATE")),
-            handoff_ledger=env_value("SESLAKE_HANDOFF_LEDGER"),
-            reply_url=env_value("SESLAKE_REPLY_URL"),
-            reply_secret=env_value("SESLAKE_REPLY_SECRET"),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment gives (`os.environ` unless another mapping is passed)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name, (variable, default) in VARIABLES.items():
+            values[name] = environ.get(variable) or default
+        values["start_date"] = date.fromisoformat(str(values["start_date"]))
+        return cls(**values)  # type: ignore[arg-type]
+
+    def overridden(self, **values: str) -> Settings:
+        """These settings with the non-empty `values` replacing theirs (what a resource's config sets)."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(unknown)}")
+        changes = {name: value for name, value in values.items() if value}
+        return Settings(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **changes})
+
+    @property
+    def endpoint(self) -> str | None:
+        """`s3_endpoint_url`, or None for AWS's own endpoints (what boto3 expects)."""
+        return self.s3_endpoint_url or None
+
+    @property
+    def registry_location(self) -> str:
+        """Where the tenant registry is read: SESLAKE_TENANTS, else `tenants.yaml` at the top of the source."""
+        return self.tenants or self.source.rstrip("/") + "/tenants.yaml"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.message import ParsedMessage
-from pipelines.objects import open_store
+from pipelines.mime.message import ParsedMessage
+from pipelines.storage.objects import open_store
 
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 LIST_FIELDS = ("inbound_addresses", "public_addresses", "sending_domains", "configuration_sets")

@@ -11,7 +11,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+PROJECT = Path(__file__).resolve().parents[1]
+"""The repository's root folder (where workspace.yaml is)."""
+SHARED = PROJECT.parent / "shared"
 REAL_SES = SHARED / "samples" / "real-ses"
 COMPOSED_SES = SHARED / "samples" / "ses"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.message import Address, ParsedMessage, SesReceipt
+from pipelines.mime.message import Address, ParsedMessage, SesReceipt
 from pipelines.tenants import TenantRegistryError, canonical_address, parse_message_tags, parse_registry
 
 REGISTRY = """

@@ -1,0 +1,1 @@
+"""The objects of a day -> rows of the lake tables `messages`, `recipients`, `attachments` and `quarantine`."""

@@ -1,0 +1,88 @@
+"""One object -> its rows: fetch, parse, attribute, and rows or exactly one quarantine row.
+
+The batch ingest and the live hand-off both call `process_object`, so a message becomes the same rows
+on either path.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import traceback
+from collections.abc import Iterable
+from contextlib import nullcontext
+from pathlib import Path
+
+from pipelines.mail.rows import ObjectRows, add_message_rows
+from pipelines.mime.message import MimeParseError, ParsedMessage
+from pipelines.mime.parse import parse_message, parse_message_file
+from pipelines.storage.objects import ObjectInfo, ObjectStore
+from pipelines.storage.schemas import INBOUND, quarantine_row
+from pipelines.tenants import Attribution, TenantRegistry
+
+LARGE_OBJECT_BYTES = 8 * 1024 * 1024
+"""Objects above this are downloaded to a temporary file and parsed as a stream."""
+
+
+def process_object(
+    store: ObjectStore,
+    registry: TenantRegistry,
+    direction: str,
+    prefix: str,
+    info: ObjectInfo,
+    rows: ObjectRows,
+    notification_recipients: Iterable[str] = (),
+) -> tuple[ParsedMessage, Attribution] | None:
+    """Add one object's rows to `rows`: message rows, or exactly one quarantine row. Returns the
+    parsed message and its tenant when it became message rows."""
+
+    def quarantine(stage: str, reason: str, error: str) -> None:
+        rows.quarantine.append(quarantine_row(direction, info, stage, reason, error))
+
+    with tempfile.TemporaryDirectory(prefix="seslake-") if info.size > LARGE_OBJECT_BYTES else nullcontext() as tmp:
+        try:
+            content = _fetch(store, info, tmp)
+        except Exception as exc:  # noqa: BLE001 - any storage failure quarantines this object only
+            quarantine("fetch", "read_failed", f"{type(exc).__name__}: {exc}")
+            return None
+        try:
+            message = parse_message_file(content) if isinstance(content, Path) else parse_message(content)
+        except MimeParseError as exc:
+            quarantine("parse", "empty_object" if info.size == 0 else "not_mail", str(exc))
+            return None
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the run
+            detail = "".join(traceback.format_exception_only(exc)).strip()
+            quarantine("parse", "parser_error", detail)
+            return None
+
+    relative = info.key[len(prefix) :] if info.key.startswith(prefix) else info.key
+    if direction == INBOUND:
+        attribution = registry.attribute_inbound(message, notification_recipients)
+    else:
+        archive_tenant = relative.split("/", 1)[0] if "/" in relative else None
+        attribution = registry.attribute_outbound(message, archive_tenant)
+    if attribution is None:
+        quarantine("attribute", "unattributed", _unattributed_detail(message))
+        return None
+    add_message_rows(rows, message, info, direction, relative, attribution.tenant_id, attribution.by)
+    return message, attribution
+
+
+def _fetch(store: ObjectStore, info: ObjectInfo, tmp: str | None) -> bytes | Path:
+    """The object's bytes, or for a large object a temporary file holding them."""
+    if tmp is None:
+        return store.get(info.key)
+    path = Path(tmp) / "message.eml"
+    store.download(info.key, path)
+    return path
+
+
+def _unattributed_detail(message: ParsedMessage) -> str:
+    seen = {
+        "envelope": message.ses.envelope_recipients,
+        "forwarded_to": message.forwarded_to,
+        "to_cc": [a.address for a in (*message.to, *message.cc)][:20],
+        "from": message.from_.address if message.from_ else None,
+        "configuration_set": message.headers.get("x-ses-configuration-set"),
+        "message_tags": message.headers.get("x-ses-message-tags"),
+    }
+    return "no tenant matches any address or tag: " + repr({k: v for k, v in seen.items() if v})

@@ -1,0 +1,28 @@
+"""The jobs operators see in the UI: intraday ingest, the nightly settle and warehouse rebuild, and the
+live hand-off (launched by `inbound_mail_sensor`). Jobs select assets by group or key, so this module
+needs none of the asset definitions."""
+
+import dagster as dg
+
+LAKE = dg.AssetSelection.groups("lake")
+WAREHOUSE = dg.AssetSelection.groups("warehouse")
+HANDOFF_ASSET = dg.AssetKey(["live", "inbound_handoff"])
+HANDOFF_OP = "live__inbound_handoff"
+"""The op behind HANDOFF_ASSET: where a hand-off run's config goes (`ops: {HANDOFF_OP: {config: …}}`)."""
+
+intraday_ingest_job = dg.define_asset_job(
+    "intraday_ingest_job",
+    selection=LAKE,
+    description="Today's new mail and every not-yet-read event file into the lake.",
+)
+nightly_job = dg.define_asset_job(
+    "nightly_job",
+    selection=LAKE | WAREHOUSE,
+    description="Re-ingest yesterday completely (late objects included), then rebuild and check the warehouse.",
+)
+handoff_inbound = dg.define_asset_job(
+    "handoff_inbound",
+    selection=dg.AssetSelection.assets(HANDOFF_ASSET) | dg.AssetSelection.checks_for_assets(HANDOFF_ASSET),
+    description="Hand a batch of new inbound mail to the reply service (launched by inbound_mail_sensor).",
+    executor_def=dg.in_process_executor,  # one process per run: no step subprocesses to start (latency)
+)

@@ -1,0 +1,1 @@
+"""The analysts' DuckDB warehouse: built from the lake and `sql/`, published atomically; SES pricing."""

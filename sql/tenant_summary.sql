@@ -1,0 +1,18 @@
+-- One row per tenant: what `seslake report` prints. Volumes over all days, delivery over what was sent,
+-- the trailing 30-day reputation, human opens per delivery, forwarding health and estimated cost.
+create table tenant_summary as
+select d.tenant_id,
+       sum(d.inbound_messages) as inbound,
+       sum(d.outbound_messages) as outbound,
+       sum(d.delivered) / nullif(sum(d.sent), 0) as delivered_rate,
+       any_value(r.bounce_rate) as bounce_rate_30d,
+       any_value(r.complaint_rate) as complaint_rate_30d,
+       any_value(r.status) as reputation,
+       sum(d.human_opens) / nullif(sum(d.delivered), 0) as human_opens_per_delivery,
+       any_value(f.silent) as forwarding_silent,
+       (select sum(total_usd) from tenant_costs c where c.tenant_id = d.tenant_id) as cost_usd
+from tenant_daily d
+left join tenant_reputation r using (tenant_id)
+left join forwarding_health f using (tenant_id)
+group by d.tenant_id
+order by d.tenant_id;

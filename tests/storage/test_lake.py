@@ -1,0 +1,64 @@
+"""Lake partition writes replace exactly, remove what a re-run no longer produces, and are atomic."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pyarrow as pa
+
+from pipelines.storage.lake import Lake
+from pipelines.storage.objects import LocalStore, open_store
+from pipelines.storage.schemas import QUARANTINE, UNATTRIBUTED
+
+D1, D2 = date(2026, 10, 1), date(2026, 10, 2)
+
+
+def quarantine_rows(specs: list[tuple[str | None, date, str]]) -> pa.Table:
+    rows = [
+        {"tenant_id": tenant, "source": "inbound", "source_key": key, "stage": "parse", "reason": "not_mail",
+         "error": "x", "size_bytes": 1, "first_seen_at": None, "line_number": None, "_day": day}
+        for tenant, day, key in specs
+    ]  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=QUARANTINE.append(pa.field("_day", pa.date32())))
+
+
+def write(lake: Lake, specs, days=(D1, D2), part="inbound"):
+    return lake.replace_partitions("quarantine", part, days, quarantine_rows(specs), day_column="_day")
+
+
+def test_rewrite_replaces_exactly_and_drops_stale_files(tmp_path):
+    lake = Lake(LocalStore(tmp_path))
+    write(lake, [("a", D1, "k1"), ("b", D1, "k2"), (None, D2, "k3")])
+    assert sorted(lake.partition_files("quarantine")) == [
+        f"quarantine/tenant={UNATTRIBUTED}/date=2026-10-02/inbound.parquet",
+        "quarantine/tenant=a/date=2026-10-01/inbound.parquet",
+        "quarantine/tenant=b/date=2026-10-01/inbound.parquet",
+    ]
+    write(lake, [("a", D1, "k1"), ("a", D1, "k4")])
+    table = lake.read_table("quarantine")
+    assert sorted(table.column("source_key").to_pylist()) == ["k1", "k4"]
+    assert lake.partition_files("quarantine") == ["quarantine/tenant=a/date=2026-10-01/inbound.parquet"]
+
+
+def test_other_parts_and_other_days_are_left_alone(tmp_path):
+    lake = Lake(LocalStore(tmp_path))
+    write(lake, [("a", D1, "in")], part="inbound")
+    write(lake, [("a", D1, "out"), ("a", D2, "out2")], part="outbound")
+    write(lake, [], days=[D2], part="outbound")
+    assert sorted(lake.read_table("quarantine").column("source_key").to_pylist()) == ["in", "out"]
+
+
+def test_no_temporary_files_remain(tmp_path):
+    lake = Lake(LocalStore(tmp_path))
+    write(lake, [("a", D1, "k1")])
+    write(lake, [("a", D1, "k1")])
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and p.name.startswith(".tmp")]
+    assert leftovers == []
+
+
+def test_same_behaviour_on_s3(moto_endpoint, s3_bucket):
+    lake = Lake(open_store(f"s3://{s3_bucket}/lake", moto_endpoint))
+    write(lake, [("a", D1, "k1"), ("b", D2, "k2")])
+    write(lake, [("b", D2, "k2")])
+    assert lake.partition_files("quarantine") == ["quarantine/tenant=b/date=2026-10-02/inbound.parquet"]
+    assert lake.read_table("quarantine").column("tenant").to_pylist() == ["b"]

@@ -1,0 +1,131 @@
+"""Threads in the lake and the warehouse: ids match the generator's conversations, an incremental run
+equals a rebuild, and the warehouse's thread figures equal figures computed here from the lake."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.mail.ingest import ingest_mime
+from pipelines.storage.lake import Lake
+from pipelines.storage.objects import LocalStore
+from pipelines.storage.schemas import INBOUND, OUTBOUND
+from pipelines.tenants import load_registry
+from pipelines.threads.lake import STATE_PREFIX, thread_lake
+from pipelines.warehouse.build import build_warehouse
+from tests.threads.evaluation import bcubed
+
+
+def ingest(archive: Path, lake: Lake, days: list[date] | None = None) -> None:
+    registry = load_registry(str(archive / "tenants.yaml"))
+    for direction in (INBOUND, OUTBOUND):
+        ingest_mime(LocalStore(archive), lake, registry, direction, f"{direction}/", days, workers=1)
+
+
+@pytest.fixture(scope="module")
+def threaded(small_archive, tmp_path_factory) -> Lake:
+    lake = Lake(LocalStore(tmp_path_factory.mktemp("lake")))
+    ingest(small_archive, lake)
+    thread_lake(lake)
+    return lake
+
+
+def thread_of_key(lake: Lake) -> dict[str, str]:
+    rows = lake.read_table("message_threads", columns=["object_key", "thread_id"]).to_pylist()
+    return {row["object_key"]: row["thread_id"] for row in rows}
+
+
+def test_threads_match_the_generated_conversations(threaded, small_archive):
+    truth_rows = [json.loads(line) for line in (small_archive / "_truth" / "messages.jsonl").read_text().splitlines()]
+    truth = {row["key"]: row["thread"] for row in truth_rows if row["thread"]}
+    found = thread_of_key(threaded)
+    assert len(found) == threaded.read_table("messages", columns=["object_key"]).num_rows
+    score = bcubed(found, truth)
+    assert score.items > 500
+    assert score.f1 >= 0.99, score
+
+
+def test_a_second_run_threads_nothing_and_changes_nothing(threaded):
+    before = thread_of_key(threaded)
+    again = thread_lake(threaded)
+    assert (again.messages_threaded, again.full_rebuild) == (0, False)
+    assert thread_of_key(threaded) == before
+
+
+def test_day_by_day_runs_give_the_ids_of_one_run(small_archive, threaded, tmp_path):
+    archive = tmp_path / "archive"
+    shutil.copytree(small_archive, archive, copy_function=shutil.copy2)
+    days = sorted(set(threaded.read_table("messages", columns=["object_key"])["date"].to_pylist()))
+    lake = Lake(LocalStore(tmp_path / "lake"))
+    runs = []
+    for day in days:
+        ingest(archive, lake, [day])
+        runs.append(thread_lake(lake))
+    assert not any(run.full_rebuild for run in runs[1:]), [run.reason for run in runs]
+    assert sum(run.messages_threaded for run in runs) == len(thread_of_key(threaded))
+    renames = {row["old_thread_id"]: row["thread_id"] for row in lake.read_table("thread_renames").to_pylist()}
+
+    def current(thread_id: str) -> str:
+        while thread_id in renames:
+            thread_id = renames[thread_id]
+        return thread_id
+
+    incremental = {key: current(thread_id) for key, thread_id in thread_of_key(lake).items()}
+    assert incremental == thread_of_key(threaded)
+
+
+def test_a_state_that_does_not_match_the_rows_forces_a_rebuild(small_archive, tmp_path):
+    lake = Lake(LocalStore(tmp_path / "lake"))
+    ingest(small_archive, lake)
+    first = thread_lake(lake)
+    lake.store.delete(f"{STATE_PREFIX}meta.parquet")  # as if the run died before vouching for its state
+    again = thread_lake(lake)
+    assert again.full_rebuild and again.reason == "no saved state"
+    assert again.messages_threaded == first.messages_threaded
+
+
+def test_warehouse_threads_and_response_times_equal_figures_from_the_lake(threaded, small_archive, tmp_path):
+    path = tmp_path / "warehouse.duckdb"
+    build_warehouse(threaded, load_registry(str(small_archive / "tenants.yaml")), path)
+    messages = threaded.read_table(
+        "messages", columns=["tenant_id", "direction", "object_key", "received_at"]
+    ).to_pylist()
+    thread = thread_of_key(threaded)
+    by_thread: dict[str, list[dict]] = defaultdict(list)
+    for message in messages:
+        by_thread[thread[message["object_key"]]].append(message)
+    expected = {}
+    for thread_id, mail in by_thread.items():
+        inbound = sorted(m["received_at"] for m in mail if m["direction"] == "inbound")
+        outbound = sorted(m["received_at"] for m in mail if m["direction"] == "outbound")
+        reply = next((t for t in outbound if inbound and t >= inbound[0]), None)
+        response = (reply - inbound[0]).total_seconds() if reply is not None else None
+        awaiting = bool(inbound) and (not outbound or outbound[-1] < inbound[-1])
+        expected[thread_id] = (len(mail), len(inbound), len(outbound), response, awaiting)
+    with duckdb.connect(str(path), read_only=True) as connection:
+        rows = connection.execute(
+            "select thread_id, message_count, inbound_messages, outbound_messages, first_response_seconds, "
+            "awaiting_reply from threads"
+        ).fetchall()
+        daily = connection.execute(
+            "select sum(threads_opened), sum(threads_answered), count(*) filter "
+            "(where p90_first_response_seconds < median_first_response_seconds) from tenant_response_daily"
+        ).fetchall()[0]
+        untagged = connection.execute("select count(*) from messages where thread_id is null").fetchall()[0][0]
+    actual = {thread_id: tuple(figures) for thread_id, *figures in rows}
+    assert actual.keys() == expected.keys()
+    for thread_id, (count, inbound, outbound, response, awaiting) in expected.items():
+        got = actual[thread_id]
+        assert got[:3] == (count, inbound, outbound) and got[4] == awaiting, thread_id
+        assert (got[3] is None and response is None) or got[3] == pytest.approx(response), thread_id
+    assert untagged == 0
+    opened = sum(1 for figures in expected.values() if figures[1])
+    answered = sum(1 for figures in expected.values() if figures[3] is not None)
+    assert daily == (opened, answered, 0)
+    assert answered > 100
