@@ -1,6 +1,5 @@
 """Asset checks on the published warehouse, read-only so they never block a build or an analyst."""
 
-
 import dagster as dg
 import duckdb
 

@@ -28,7 +28,12 @@ def ses_events(
     registry = archive.registry()
     tenants = scoped_tenants(context, registry.tenants)
     result = ingest_events(
-        archive.store(), target, registry, archive.settings().events_prefix, full_rebuild=config.full_rebuild, tenants=tenants
+        archive.store(),
+        target,
+        registry,
+        archive.settings().events_prefix,
+        full_rebuild=config.full_rebuild,
+        tenants=tenants,
     )
     context.log.info(
         f"{result.files_read} new of {result.files_listed} files: {result.rows_new} new events, "

@@ -62,14 +62,10 @@ class TenantRegistry:
         self._by_public = {a: t.id for t in self.tenants.values() for a in t.public_addresses}
         self._by_domain = {d: t.id for t in self.tenants.values() for d in t.sending_domains}
         self._by_config_set = {c: t.id for t in self.tenants.values() for c in t.configuration_sets}
-        self._by_id = {t: t for t in self.tenants}
         self.inbound_domains = {a.rpartition("@")[2] for a in self._by_inbound}
 
     def __len__(self) -> int:
         return len(self.tenants)
-
-    def tenant_for_inbound_address(self, address: str) -> str | None:
-        return self._by_inbound.get(canonical_address(address))
 
     def attribute_inbound(
         self, message: ParsedMessage, notification_recipients: Iterable[str] = ()
@@ -109,7 +105,7 @@ class TenantRegistry:
         """Outbound mail and its events, in order of trust: a tenant message tag, the configuration
         set, the sending domain (of an address or a bare domain), then the archive path."""
         for value in tenant_tags:
-            if value and value.strip().lower() in self._by_id:
+            if value and value.strip().lower() in self.tenants:
                 return Attribution(value.strip().lower(), "message_tag")
         if configuration_set and (tenant_id := self._by_config_set.get(configuration_set.strip().lower())):
             return Attribution(tenant_id, "configuration_set")
@@ -117,7 +113,7 @@ class TenantRegistry:
             domain = sender.rsplit("@", 1)[-1].strip(" <>").lower() if sender else ""
             if tenant_id := self._by_domain.get(domain):
                 return Attribution(tenant_id, "from_domain")
-        if archive_tenant and archive_tenant in self._by_id:
+        if archive_tenant and archive_tenant in self.tenants:
             return Attribution(archive_tenant, "archive_path")
         return None
 

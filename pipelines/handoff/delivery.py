@@ -156,7 +156,6 @@ def deliver(
             http.close()
 
 
-
 def record_outcome(ledger: HandoffLedger, event_id: str, delivery: Delivery, *, replay: bool = False) -> HandoffRecord:
     """Record what a delivery of a ledger record came to: accepted -> `delivered`; refused permanently ->
     `dead_letter`; a retryable failure -> pending until the ledger's next round (or a dead letter once the
@@ -168,6 +167,7 @@ def record_outcome(ledger: HandoffLedger, event_id: str, delivery: Delivery, *, 
     if delivery.outcome == PERMANENT or replay:
         return ledger.mark_dead_letter(event_id, error=error, status=status, attempts=attempts)
     return ledger.mark_attempt_failed(event_id, error=error, status=status, attempts=attempts)
+
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("Retry-After")

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import version
-from typing import Any, Protocol
+from typing import Any
 
 from mailparser_reply.constants import QUOTED_MATCH_INCLUDE
 from mailparser_reply.parser import EmailMessage
@@ -43,6 +43,7 @@ from mailparser_reply.parser import EmailMessage
 from pipelines.mime.message import Address, ParsedMessage
 from pipelines.mime.parse import extract_message_ids
 from pipelines.tenants import Tenant
+from pipelines.threads.reply import ReplyHeaders
 
 SCHEMA_VERSION = 1
 EVENT_TYPE = "inbound.message"
@@ -81,27 +82,6 @@ DEFAULT_LANGUAGES: tuple[str, ...] = ("es", "pt", "en", "de", "fr")
 HTML_OMITTED = "not_given: the HTML part is in the raw MIME at raw_mime_url"
 
 
-class ReplyHeadersLike(Protocol):
-    """What the answer should carry, as computed by threading (`pipelines.threading.ReplyHeaders` fits):
-    `in_reply_to` one id, `references` ids as a list or a space-separated `<id>` string."""
-
-    @property
-    def in_reply_to(self) -> str | None: ...
-    @property
-    def references(self) -> str | Sequence[str]: ...
-    @property
-    def subject(self) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyHeaders:
-    """A plain implementation of `ReplyHeadersLike` (ids bare or in angle brackets)."""
-
-    in_reply_to: str | None
-    references: Sequence[str]
-    subject: str
-
-
 @dataclass(frozen=True, slots=True)
 class StrippedReply:
     text: str
@@ -136,7 +116,7 @@ def build_payload(
     object_key: str,
     archive_url: str,
     thread_id: str | None,
-    reply_headers: ReplyHeadersLike | Mapping[str, Any] | None,
+    reply_headers: ReplyHeaders | None,
     reply_from: str,
     received_at: datetime,
     envelope_recipients: Sequence[str] | None = None,
@@ -349,15 +329,7 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _bare_ids(value: str | Sequence[str] | None) -> list[str]:
-    if not value:
-        return []
-    if isinstance(value, str):
-        return extract_message_ids(value)
-    return [bare for v in value if (bare := "".join(v.split()).strip("<>"))]
-
-
-def _reply(headers: ReplyHeadersLike | Mapping[str, Any] | None, reply_from: str, subject: str) -> dict[str, Any]:
+def _reply(headers: ReplyHeaders | None, reply_from: str, subject: str) -> dict[str, Any]:
     """The headers the answer should carry, as header values ready to set."""
     if headers is None:
         return {
@@ -366,12 +338,11 @@ def _reply(headers: ReplyHeadersLike | Mapping[str, Any] | None, reply_from: str
             "In-Reply-To": None,
             "References": None,
         }
-    get = headers.get if isinstance(headers, Mapping) else lambda name: getattr(headers, name, None)
-    answered = _bare_ids(get("in_reply_to"))
-    references = [_short(i) for i in _keep_root_and_recent(_bare_ids(get("references")))]
+    answered = extract_message_ids(headers.in_reply_to)
+    references = [_short(i) for i in _keep_root_and_recent(extract_message_ids(headers.references))]
     return {
         "From": reply_from,
-        "Subject": _clip(get("subject") or "", SUBJECT_MAX_BYTES)[0],
+        "Subject": _clip(headers.subject or "", SUBJECT_MAX_BYTES)[0],
         "In-Reply-To": f"<{_short(answered[0])}>" if answered else None,
         "References": " ".join(f"<{i}>" for i in references) or None,
     }

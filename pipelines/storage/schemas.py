@@ -17,7 +17,6 @@ UNATTRIBUTED = "_unattributed"
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
-DIRECTIONS = (INBOUND, OUTBOUND)
 """`messages.direction`: mail SES received, and mail the reply service sent and archived."""
 LIVE_PART_PREFIX = "live-"
 """Parts the live hand-off writes (`live-<run>`); a batch run of the same objects supersedes them."""

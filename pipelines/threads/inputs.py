@@ -16,12 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.mime.message import ParsedMessage
+from pipelines.storage.schemas import OUTBOUND
 from pipelines.threads.engine import ThreadColumns
 from pipelines.threads.identity import is_tracking_address
 from pipelines.threads.subjects import normalize_subject, subject_has_marker
-
-INBOUND = "inbound"
-OUTBOUND = "outbound"
 
 LAKE_COLUMNS = (
     "tenant_id",

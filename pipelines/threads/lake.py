@@ -26,9 +26,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.storage.lake import Lake, to_parquet_bytes
-from pipelines.storage.schemas import DAY_COLUMN, MESSAGE_THREADS, THREAD_RENAMES, with_day
+from pipelines.storage.schemas import DAY_COLUMN, INBOUND, MESSAGE_THREADS, OUTBOUND, THREAD_RENAMES, with_day
 from pipelines.threads.engine import ThreadColumns, ThreadState
 from pipelines.threads.inputs import LAKE_COLUMNS, columns_from_lake
+from pipelines.threads.reply import ReplyHeaders
 
 STATE_PREFIX = "_state/threads/"
 KEY_COLUMNS = ["direction", "object_key"]
@@ -113,7 +114,7 @@ def _thread_rows(messages: pa.Table, thread_ids: list[str], state: ThreadState, 
                "from_address", "to_addresses", "cc_addresses", "date")}  # fmt: skip
     rows = []
     for i, thread_id in enumerate(thread_ids):
-        outbound = columns["direction"][i] == "outbound"
+        outbound = columns["direction"][i] == OUTBOUND
         addresses = [a for a in [columns["from_address"][i], *(columns["to_addresses"][i] or []),
                                  *(columns["cc_addresses"][i] or [])] if a]  # fmt: skip
         reply = state.reply_headers(
@@ -150,7 +151,7 @@ def _tenant_of(thread_id: str, rows: pa.Table) -> str | None:
 def _write(lake: Lake, rows: pa.Table, renames: list[dict], *, replace_all: bool) -> None:
     """Append `rows` to `message_threads` (partitioned like `messages`) and `renames` to
     `thread_renames`; with `replace_all`, the new rows are the whole table."""
-    for direction in ("inbound", "outbound"):
+    for direction in (INBOUND, OUTBOUND):
         part = rows.filter(pc.equal(rows["direction"], direction))
         days = set(part[DAY_COLUMN].to_pylist())
         if replace_all:
@@ -203,7 +204,7 @@ def _save_state(lake: Lake, state: ThreadState, meta: dict) -> None:
 
 def thread_for(
     lake: Lake, object_keys: list[str], inbound_domains: list[str] | None = None
-) -> dict[str, tuple[str, dict | None]]:
+) -> dict[str, tuple[str, ReplyHeaders | None]]:
     """Thread id and reply headers (`in_reply_to`, `references`, `subject`) for messages in the lake,
     saving nothing. Messages already threaded keep their row (their id read through later joins);
     the others are threaded on top of the saved state with every message not yet threaded, in
@@ -212,7 +213,7 @@ def thread_for(
     if not object_keys:
         return {}
     wanted = set(object_keys)
-    found: dict[str, tuple[str, dict | None]] = {}
+    found: dict[str, tuple[str, ReplyHeaders | None]] = {}
     threaded = lake.read_table("message_threads")
     renames = dict(zip(*(lake.read_table("thread_renames")[c].to_pylist() for c in ("old_thread_id", "thread_id")),
                        strict=True))  # fmt: skip
@@ -236,8 +237,7 @@ def thread_for(
     return found
 
 
-def _reply_of(row: dict) -> dict | None:
+def _reply_of(row: dict) -> ReplyHeaders | None:
     if not row["reply_in_reply_to"]:
         return None
-    return {"in_reply_to": row["reply_in_reply_to"], "references": row["reply_references"],
-            "subject": row["reply_subject"]}  # fmt: skip
+    return ReplyHeaders(row["reply_in_reply_to"], row["reply_references"], row["reply_subject"])

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.storage.schemas import UNATTRIBUTED
+from pipelines.storage.schemas import INBOUND, OUTBOUND, UNATTRIBUTED
 
 if TYPE_CHECKING:
     from pipelines.mime.message import ParsedMessage
@@ -113,7 +113,7 @@ def mail_items(
             print(f"seslake: skipping {name}: {exc}", file=sys.stderr)
             continue
         direction = _direction(message, name)
-        ses_id = _ses_id(message, name) if direction == "outbound" else None
+        ses_id = _ses_id(message, name) if direction == OUTBOUND else None
         keys.append(message.message_id or NO_ID_PREFIX + hashlib.sha1(raw).hexdigest())
         items.append(MailItem(message, "", direction, ses_id, row_key=f"{len(items):09d} {name}"))
     if one_mailbox is not None:
@@ -131,16 +131,16 @@ def mail_items(
 def _direction(message: ParsedMessage, name: str) -> str:
     """Inbound when SES received it; outbound when archived under outbound/ or sent through SES."""
     if message.ses.smtp_id or message.ses.envelope_recipients:
-        return "inbound"
+        return INBOUND
     parts = Path(name.split("#", 1)[0]).parts
-    if "outbound" in parts:
-        return "outbound"
-    if "inbound" in parts:
-        return "inbound"
+    if OUTBOUND in parts:
+        return OUTBOUND
+    if INBOUND in parts:
+        return INBOUND
     headers = message.headers
     if headers.get("x-ses-configuration-set") or headers.get("x-ses-message-tags") or _ses_id(message, name):
-        return "outbound"
-    return "inbound"
+        return OUTBOUND
+    return INBOUND
 
 
 def _ses_id(message: ParsedMessage, name: str) -> str | None:
@@ -155,9 +155,9 @@ def _ses_id(message: ParsedMessage, name: str) -> str | None:
 
 def _tenant(registry: TenantRegistry, item: MailItem) -> str:
     """The tenant as the ingest attributes it (an `outbound/<tenant>/` path standing for the archive key)."""
-    if item.direction == "outbound":
+    if item.direction == OUTBOUND:
         parts = Path(item.row_key.split(" ", 1)[1].split("#", 1)[0]).parts
-        archive = parts[parts.index("outbound") + 1] if "outbound" in parts[:-2] else None
+        archive = parts[parts.index(OUTBOUND) + 1] if OUTBOUND in parts[:-2] else None
         attribution = registry.attribute_outbound(item.message, archive)
     else:
         attribution = registry.attribute_inbound(item.message)

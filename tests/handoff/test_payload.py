@@ -18,7 +18,6 @@ from pipelines.handoff.payload import (
     HTML_OMITTED,
     MAX_BODY_BYTES,
     TEXT_MAX_BYTES,
-    ReplyHeaders,
     build_payload,
     event_id_for,
     payload_bytes,
@@ -28,6 +27,7 @@ from pipelines.handoff.payload import (
 from pipelines.mime.message import AttachmentInfo, ParsedMessage
 from pipelines.mime.parse import html_body, parse_message
 from pipelines.tenants import load_registry
+from pipelines.threads.reply import ReplyHeaders
 from tests.conftest import COMPOSED_SES, REAL_SES
 
 RECEIVED = datetime(2026, 10, 2, 9, 30, tzinfo=UTC)
@@ -42,7 +42,7 @@ def _build(message: ParsedMessage, **overrides) -> dict:
         "archive_url": "s3://seslake-archive",
         "thread_id": "3f2a9c0d4e5b6a71",
         "reply_headers": ReplyHeaders(
-            "<CAEXAMPLE123@mail.example.org>", ["root@x", "CAEXAMPLE123@mail.example.org"], "Re: x"
+            "<CAEXAMPLE123@mail.example.org>", "<root@x> <CAEXAMPLE123@mail.example.org>", "Re: x"
         ),
         "reply_from": "info@caminosdelassierras.com.ar",
         "received_at": RECEIVED,
@@ -306,22 +306,12 @@ def test_attachment_list_is_capped() -> None:
     assert payload["attachments_truncated"] is True
 
 
-def test_reply_headers_accept_threading_strings_mappings_and_none() -> None:
-    @dataclasses.dataclass
-    class ThreadingStyle:
-        in_reply_to: str
-        references: str
-        subject: str
-
+def test_reply_headers_are_set_as_header_values_or_left_null_without_an_id() -> None:
     message = _plain("hola")
-    from_strings = _build(message, reply_headers=ThreadingStyle("<b@x>", "<a@x> <b@x>", "Re: big"))["reply"]
-    from_mapping = _build(
-        message, reply_headers={"in_reply_to": "b@x", "references": ["a@x", "<b@x>"], "subject": "Re: big"}
-    )
+    given = _build(message, reply_headers=ReplyHeaders("<b@x>", "<a@x>  <b@x>", "Re: big"))["reply"]
     without = _build(message, reply_headers=None)["reply"]
 
-    assert from_strings == from_mapping["reply"]
-    assert from_strings == {
+    assert given == {
         "From": "info@caminosdelassierras.com.ar",
         "Subject": "Re: big",
         "In-Reply-To": "<b@x>",
@@ -337,7 +327,8 @@ def test_reply_headers_accept_threading_strings_mappings_and_none() -> None:
 
 def test_long_reference_chains_keep_the_root_and_the_latest() -> None:
     ids = [f"m{i}@x" for i in range(150)]
-    reply = _build(_plain("hola"), reply_headers=ReplyHeaders("m149@x", ids, "Re: big"))["reply"]
+    chain = ReplyHeaders("<m149@x>", " ".join(f"<{i}>" for i in ids), "Re: big")
+    reply = _build(_plain("hola"), reply_headers=chain)["reply"]
     kept = reply["References"].split(" ")
 
     assert len(kept) == 100

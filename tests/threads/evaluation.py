@@ -8,7 +8,6 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 from pipelines.threads.engine import ThreadColumns
-from pipelines.threads.identity import canonical_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +72,3 @@ def subject_only(columns: ThreadColumns) -> list[str]:
         f"{columns.mailbox[i]}\x1f{columns.subject[i]}" if columns.subject[i] else f" row {columns.row_key[i]}"
         for i in range(len(columns))
     ]
-
-
-def ses_aware_key(columns: ThreadColumns, i: int) -> str:
-    """A row's identity for scoring: its SES id for outbound mail, else its Message-ID (canonical)."""
-    if columns.ses_message_id[i]:
-        return columns.ses_message_id[i] + "@amazonses.com"
-    return canonical_id(columns.message_id[i]) if columns.message_id[i] else columns.row_key[i]
