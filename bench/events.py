@@ -45,13 +45,13 @@ def _ddl(structure: object) -> str:
 def run_duckdb(archive: Path, way: str) -> dict:
     import duckdb
 
-    from pipelines.events.bulk import _DETAIL, EVENT_STRUCTURE
+    from pipelines.events.bulk import DETAIL_STRUCTURE, EVENT_STRUCTURE
 
     files = [str(p) for p in sorted((archive / "events").rglob("*")) if p.is_file()]
     read = "read_json(?, format = 'newline_delimited', columns = ?, ignore_errors = true)"
     columns = COLUMNS
     if way == "typed":
-        columns = {key: _ddl(_DETAIL if value == "JSON" else value) for key, value in EVENT_STRUCTURE.items()}
+        columns = {key: _ddl(DETAIL_STRUCTURE if value == "JSON" else value) for key, value in EVENT_STRUCTURE.items()}
     query = f"select count(*) from {read}" if way == "count" else f"create table events as select * from {read}"
     connection = duckdb.connect()
     started = time.perf_counter()

@@ -30,7 +30,7 @@ from pipelines.events.normalize import (
 from pipelines.tenants import TenantRegistry
 
 _RECIPIENTS = [{"emailAddress": "VARCHAR", "diagnosticCode": "VARCHAR"}]
-_DETAIL = {
+DETAIL_STRUCTURE = {
     "timestamp": "VARCHAR", "bounceType": "VARCHAR", "bounceSubType": "VARCHAR", "complaintFeedbackType": "VARCHAR",
     "delayType": "VARCHAR", "link": "VARCHAR", "linkTags": "JSON", "ipAddress": "VARCHAR", "userAgent": "VARCHAR",
     "feedbackId": "VARCHAR", "recipients": ["VARCHAR"], "bouncedRecipients": _RECIPIENTS,
@@ -47,7 +47,7 @@ EVENT_STRUCTURE = {
 """How json_transform reads a line. Fields whose type decides whether the line is usable stay JSON
 text to be checked: the message id must be a string and the event's detail an object."""
 _STRUCTURE_TEXT = json.dumps(EVENT_STRUCTURE)
-_DETAIL_TEXT = json.dumps(_DETAIL)
+_DETAIL_TEXT = json.dumps(DETAIL_STRUCTURE)
 
 _TYPE_LIST = ", ".join(f"'{t}'" for t in EVENT_TYPES)
 _DETAIL_CASE = " ".join(f"when '{t}' then e.\"{k}\"" for t, k in DETAIL_KEYS.items())

@@ -1,6 +1,6 @@
 """Parse a large stored message from its file without holding it, or any decoded copy, in memory.
 
-The header block is read (capped) and split exactly as `pipelines.mime.parse` splits it; the body is then
+The header block is read (capped) and split exactly as `pipelines.mime.headers` splits it; the body is then
 read line by line. Multipart boundaries are tracked on a stack (nested parts, and an outer boundary
 closing inner parts that never closed, as the stdlib does), each leaf's transfer encoding is decoded
 incrementally into a sha256 and a byte count, and only the first text/plain and text/html bodies are
@@ -15,30 +15,21 @@ import hashlib
 from pathlib import Path
 from typing import BinaryIO
 
-from pipelines.mime.message import ParsedMessage
-from pipelines.mime.parse import (
-    _ATTACHMENT,
-    _B64_WHITESPACE,
-    _HTML,
-    _LAST_HEADER_LINE,
-    _MIME_HEADERS,
-    _NOT_B64,
-    _PLAIN,
-    _SEPARATOR_AHEAD,
+from pipelines.mime.assemble import assemble
+from pipelines.mime.body import HTML_CAP, TEXT_CAP, Body
+from pipelines.mime.headers import (
     HEADER_BLOCK_CAP,
-    HTML_CAP,
-    TEXT_CAP,
-    _assemble,
-    _b64_clean,
-    _b64_tail,
-    _Body,
-    _decode_header_bytes,
-    _Head,
-    _header_fields,
-    _Part,
-    _part,
-    _read_head,
+    LAST_HEADER_LINE,
+    MIME_HEADERS,
+    SEPARATOR_AHEAD,
+    Head,
+    decode_header_bytes,
+    header_fields,
+    read_head,
 )
+from pipelines.mime.message import ParsedMessage
+from pipelines.mime.parts import ATTACHMENT, HTML, PLAIN, Part, read_part
+from pipelines.mime.transfer import B64_WHITESPACE, NOT_B64, b64_clean, b64_tail
 
 __all__ = ["parse_message_stream", "parse_stream"]
 
@@ -47,7 +38,7 @@ LINE_CHUNK = 64 * 1024
 PART_HEADER_CAP = 64 * 1024
 """Header bytes kept per MIME part."""
 _BASE64_BATCH = 256 * 1024
-_MIME_WANTED = frozenset(_MIME_HEADERS)
+_MIME_WANTED = frozenset(MIME_HEADERS)
 
 
 def parse_message_stream(path: Path) -> ParsedMessage:
@@ -59,18 +50,18 @@ def parse_message_stream(path: Path) -> ParsedMessage:
 def parse_stream(fh: BinaryIO, size: int) -> ParsedMessage:
     """Parse the `size` bytes readable from `fh`, holding only what the result keeps."""
     head = _read_top_head(fh, size)
-    body = _Body()
-    top = {name: values[0] for name in _MIME_HEADERS if (values := head.fields.get(name))}
-    _Walker(fh, body).run(_part(top, "text/plain", body.warnings))
-    return _assemble(head, body, size, "stream")
+    body = Body()
+    top = {name: values[0] for name in MIME_HEADERS if (values := head.fields.get(name))}
+    _Walker(fh, body).run(read_part(top, "text/plain", body.warnings))
+    return assemble(head, body, size, "stream")
 
 
-def _read_top_head(fh: BinaryIO, size: int) -> _Head:
+def _read_top_head(fh: BinaryIO, size: int) -> Head:
     """Read just enough of the file to split the header block, and leave `fh` at the body."""
     buffer = fh.read(LINE_CHUNK)
-    while len(buffer) < min(size, HEADER_BLOCK_CAP + LINE_CHUNK) and not _SEPARATOR_AHEAD.search(buffer):
+    while len(buffer) < min(size, HEADER_BLOCK_CAP + LINE_CHUNK) and not SEPARATOR_AHEAD.search(buffer):
         buffer += fh.read(len(buffer))
-    head = _read_head(buffer, complete=len(buffer) == size)
+    head = read_head(buffer, complete=len(buffer) == size)
     if head.body_start is None:  # an oversized header block: skip to its end
         fh.seek(buffer.rfind(b"\n") + 1)
         for line in iter(lambda: fh.readline(LINE_CHUNK), b""):
@@ -159,7 +150,7 @@ class _Identity:
 
 
 class _QuotedPrintable:
-    """Decodes like `mime._qp_decode`: trailing spaces dropped, soft breaks joined, CRLF breaks."""
+    """Decodes like `pipelines.mime.transfer`: trailing spaces dropped, soft breaks joined, CRLF breaks."""
 
     __slots__ = ("out", "pending_break")
 
@@ -186,7 +177,7 @@ class _QuotedPrintable:
 
 
 class _Base64:
-    """Decodes like `mime._b64decode`: the same bytes, and the same verdict on damaged input."""
+    """Decodes like `transfer.b64decode`: the same bytes, and the same verdict on damaged input."""
 
     __slots__ = ("out", "buffer", "rest", "letters", "pads", "junk", "after_pad")
 
@@ -205,9 +196,9 @@ class _Base64:
             self._drain()
 
     def _drain(self) -> None:
-        chunk = bytes(self.buffer).translate(None, _B64_WHITESPACE)
+        chunk = bytes(self.buffer).translate(None, B64_WHITESPACE)
         self.buffer.clear()
-        letters = chunk.translate(None, _NOT_B64)
+        letters = chunk.translate(None, NOT_B64)
         if len(letters) != len(chunk):
             pads = chunk.count(b"=")
             self.junk = self.junk or len(letters) + pads != len(chunk)
@@ -225,8 +216,8 @@ class _Base64:
     def close(self, drop_eol: bool) -> bool:
         self._drain()
         if self.rest:
-            self.out.write(_b64_tail(self.rest))
-        return _b64_clean(self.letters, self.pads, self.junk or self.after_pad)
+            self.out.write(b64_tail(self.rest))
+        return b64_clean(self.letters, self.pads, self.junk or self.after_pad)
 
 
 _Decoder = _Identity | _QuotedPrintable | _Base64
@@ -241,7 +232,7 @@ class _Multipart:
 
     __slots__ = ("delimiter", "close", "child_default", "parts", "preamble")
 
-    def __init__(self, part: _Part) -> None:
+    def __init__(self, part: Part) -> None:
         assert part.boundary is not None
         self.delimiter = b"--" + part.boundary.encode("utf-8", "surrogateescape")
         self.close = self.delimiter + b"--"
@@ -255,16 +246,16 @@ class _Leaf:
 
     __slots__ = ("part", "decoder", "out", "body")
 
-    def __init__(self, part: _Part, body: _Body | None) -> None:
+    def __init__(self, part: Part, body: Body | None) -> None:
         self.part = part
         self.body = body
         kind = part.kind
         out: _Consumer
-        if kind == _ATTACHMENT:
+        if kind == ATTACHMENT:
             out = _Hasher()
-        elif kind == _PLAIN and (body is None or body.plain is None):
+        elif kind == PLAIN and (body is None or body.plain is None):
             out = _TextKeeper(TEXT_CAP * 4)  # 4 bytes hold at least one character in any charset
-        elif kind == _HTML and (body is None or body.html is None and not body.has_text()):
+        elif kind == HTML and (body is None or body.html is None and not body.has_text()):
             out = _TextKeeper(HTML_CAP * 4)
         else:
             out = _Discard()
@@ -279,7 +270,7 @@ class _Leaf:
             decoder = _Identity(out)
         self.decoder = decoder
 
-    def finish(self, body: _Body, drop_eol: bool) -> None:
+    def finish(self, body: Body, drop_eol: bool) -> None:
         if not self.decoder.close(drop_eol):
             body.warnings.append("bad_base64")
         out, part = self.out, self.part
@@ -287,7 +278,7 @@ class _Leaf:
             body.attachment(part, out.size, out.digest.hexdigest())
         elif isinstance(out, _TextKeeper):
             body.text(part, bytes(out.data), out.cut)
-        elif part.kind in (_PLAIN, _HTML):
+        elif part.kind in (PLAIN, HTML):
             body.text(part, b"")  # a later body part: only that it exists matters (has_html)
 
 
@@ -296,7 +287,7 @@ class _Walker:
 
     __slots__ = ("fh", "body", "stack", "leaf", "header_lines", "header_bytes")
 
-    def __init__(self, fh: BinaryIO, body: _Body) -> None:
+    def __init__(self, fh: BinaryIO, body: Body) -> None:
         self.fh = fh
         self.body = body
         self.stack: list[_Multipart] = []
@@ -306,7 +297,7 @@ class _Walker:
         """The header lines of a part being read, or None when reading a body."""
         self.header_bytes = 0
 
-    def run(self, top: _Part) -> None:
+    def run(self, top: Part) -> None:
         self._start(top)
         readline = self.fh.readline
         line_start = True
@@ -321,7 +312,7 @@ class _Walker:
                 self.leaf.decoder.line(line)
         self._eof()
 
-    def _start(self, part: _Part) -> None:
+    def _start(self, part: Part) -> None:
         if part.content_type.startswith("multipart/"):
             if part.boundary:
                 multipart = _Multipart(part)
@@ -359,7 +350,7 @@ class _Walker:
         lines = self.header_lines
         assert lines is not None
         blank = not line.strip()
-        if not blank and (line[:1] in (b" ", b"\t") and lines or _LAST_HEADER_LINE.match(line)):
+        if not blank and (line[:1] in (b" ", b"\t") and lines or LAST_HEADER_LINE.match(line)):
             self.header_bytes += len(line)
             if self.header_bytes <= PART_HEADER_CAP:
                 lines.append(line)
@@ -372,12 +363,12 @@ class _Walker:
     def _begin_part(self) -> None:
         """Start the part whose header lines were collected."""
         assert self.header_lines is not None
-        text = _decode_header_bytes(b"".join(self.header_lines), [])  # top-level flags only
+        text = decode_header_bytes(b"".join(self.header_lines), [])  # top-level flags only
         self.header_lines = None
-        fields = _header_fields(text, self.body.warnings, _MIME_WANTED)
+        fields = header_fields(text, self.body.warnings, _MIME_WANTED)
         headers = {name: values[0] for name, values in fields.items()}
         default_type = self.stack[-1].child_default if self.stack else "text/plain"
-        self._start(_part(headers, default_type, self.body.warnings))
+        self._start(read_part(headers, default_type, self.body.warnings))
 
     def _end_leaf(self, drop_eol: bool) -> None:
         if self.header_lines is not None:

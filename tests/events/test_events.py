@@ -244,8 +244,8 @@ def test_bulk_sql_path_gives_the_reference_rows(small_archive):
     import duckdb
 
     from pipelines.events.bulk import normalize_batch, split_lines
-    from pipelines.events.ingest import _EVENTS_WITH_DAY
     from pipelines.events.normalize import decompress, iter_lines, parse_lines
+    from pipelines.storage.schemas import EVENTS, with_day
 
     registry = load_registry(str(small_archive / "tenants.yaml"))
     paths = [p for p in sorted((small_archive / "events").rglob("*")) if p.is_file()]
@@ -259,7 +259,7 @@ def test_bulk_sql_path_gives_the_reference_rows(small_archive):
         reference += [{**row, "source_key": key, "_day": row["event_at"].date()} for row in rows]
 
     con = duckdb.connect()
-    empty = _EVENTS_WITH_DAY.empty_table()  # noqa: F841 (read by the statement below)
+    empty = with_day(EVENTS).empty_table()  # noqa: F841 (read by the statement below)
     con.execute("create table staged as select * from empty")
     lines, undecoded = split_lines(list(files.items()))
     leftovers = normalize_batch(con, lines, registry, "staged")
