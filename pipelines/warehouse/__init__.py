@@ -1,1 +1,2 @@
-"""The analysts' DuckDB warehouse: built from the lake and `sql/`, published atomically; SES pricing."""
+"""The analysts' DuckDB warehouse: documented SQL models (`sql/staging/`, `sql/marts/`) built from the lake
+and published atomically; SES pricing."""

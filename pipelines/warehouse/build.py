@@ -1,15 +1,17 @@
 """The analysts' DuckDB warehouse, rebuilt from the lake and published atomically.
 
-The lake tables are loaded as they are (`messages` with its `thread_id`), then every `sql/*.sql`
-model runs in dependency order (a model depends on the models whose names it mentions). The build
-goes into a fresh file that is renamed over the published one: an analyst holding the old file open
-keeps reading it, is never blocked, and never sees half a build.
+The build attaches the sources as an in-memory catalog `source` (the lake's Parquet tables as views, the
+tenant registry and the SES prices as small tables), then creates one table per model (`sql/staging/`,
+then `sql/marts/`, each after the models it reads; see `pipelines.warehouse.models`) with the model's
+documentation as `COMMENT ON TABLE` / `COMMENT ON COLUMN`, and detaches the sources: the published file
+holds the models' tables only, one copy of each. The build goes into a fresh file that is renamed over
+the published one: an analyst holding the old file open keeps reading it, is never blocked, and never
+sees half a build.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,31 +24,8 @@ from pipelines.storage.lake import Lake
 from pipelines.storage.objects import LocalStore
 from pipelines.storage.schemas import SCHEMAS, as_read
 from pipelines.tenants import TenantRegistry
+from pipelines.warehouse.models import LAKE_TABLES, SOURCE_CATALOG, Model, load_models, model_order
 from pipelines.warehouse.pricing import PRICES_USD
-
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
-LAKE_TABLES = (
-    "messages", "recipients", "attachments", "quarantine", "events", "message_threads", "thread_renames",
-)  # fmt: skip
-
-THREAD_IDS_SQL = """
-create or replace table messages as
-with recursive renamed(old_thread_id, thread_id, depth) as (
-    select old_thread_id, thread_id, 1 from thread_renames
-    union all
-    select r.old_thread_id, n.thread_id, r.depth + 1
-    from renamed r join thread_renames n on n.old_thread_id = r.thread_id
-    where r.depth < 1000
-),
-current_id as (
-    select old_thread_id, arg_max(thread_id, depth) as thread_id from renamed group by all
-)
-select m.*, coalesce(c.thread_id, t.thread_id) as thread_id
-from messages m
-left join message_threads t on t.direction = m.direction and t.object_key = m.object_key
-left join current_id c on c.old_thread_id = t.thread_id
-"""
-"""`messages` gets its thread: the id it was threaded with, read through later joins of threads."""
 
 
 @dataclass
@@ -57,26 +36,12 @@ class WarehouseBuild:
     seconds: float = 0.0
 
 
-def model_order(sql_dir: Path = SQL_DIR) -> list[Path]:
-    """The model files, each after the models it mentions; a cycle is an error naming the models."""
-    files = {path.stem: path for path in sorted(sql_dir.glob("*.sql"))}
-    needs = {
-        name: {other for other in files if other != name and re.search(rf"\b{other}\b", path.read_text())}
-        for name, path in files.items()
-    }
-    ordered: list[str] = []
-    while needs:
-        ready = sorted(name for name, deps in needs.items() if deps <= set(ordered))
-        if not ready:
-            raise ValueError(f"sql/ models depend on each other in a cycle: {sorted(needs)}")
-        ordered += ready
-        for name in ready:
-            del needs[name]
-    return [files[name] for name in ordered]
-
-
-def build_warehouse(lake: Lake, registry: TenantRegistry, target: Path, sql_dir: Path = SQL_DIR) -> WarehouseBuild:
+def build_warehouse(
+    lake: Lake, registry: TenantRegistry, target: Path, models: list[Model] | None = None
+) -> WarehouseBuild:
+    """Build every model (default: `load_models()`) from the lake and the registry into `target`."""
     started = time.perf_counter()
+    models = model_order(load_models() if models is None else models)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     building = target.with_name(f".{target.name}.building-{os.getpid()}")
@@ -87,15 +52,13 @@ def build_warehouse(lake: Lake, registry: TenantRegistry, target: Path, sql_dir:
         connection = duckdb.connect(str(building))
         try:
             connection.execute("set TimeZone = 'UTC'")
-            for table in LAKE_TABLES:
-                _load_lake_table(connection, root, table)
-            connection.execute(THREAD_IDS_SQL)
-            _load_reference_tables(connection, registry)
-            for path in model_order(sql_dir):
-                connection.execute(path.read_text())
-                result.models.append(path.stem)
-            for (name,) in connection.execute("select table_name from information_schema.tables order by 1").fetchall():
-                result.row_counts[name] = connection.execute(f'select count(*) from "{name}"').fetchone()[0]
+            attach_sources(connection, root, registry)
+            for model in models:
+                create_model(connection, model)
+                result.models.append(model.name)
+            connection.execute(f"detach {SOURCE_CATALOG}")
+            for model in models:
+                result.row_counts[model.name] = connection.execute(f'select count(*) from "{model.name}"').fetchone()[0]
         except BaseException:
             connection.close()
             building.unlink(missing_ok=True)
@@ -104,6 +67,63 @@ def build_warehouse(lake: Lake, registry: TenantRegistry, target: Path, sql_dir:
     os.replace(building, target)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def attach_sources(connection: duckdb.DuckDBPyConnection, lake_root: Path, registry: TenantRegistry) -> None:
+    """Attach the in-memory catalog `source`: a view over each lake table's Parquet files under `lake_root`
+    (an empty table of its schema when it has none), and the tables `tenants` and `pricing`."""
+    connection.execute(f"attach ':memory:' as {SOURCE_CATALOG}")
+    for table in LAKE_TABLES:
+        if any((lake_root / table).glob("*/*/*.parquet")):
+            pattern = _sql_string(str(lake_root / table / "*" / "*" / "*.parquet"))
+            connection.execute(
+                f"create view {SOURCE_CATALOG}.{table} as "
+                f"select * from read_parquet({pattern}, hive_partitioning = true, union_by_name = true)"
+            )
+        else:
+            _create_source_table(connection, table, as_read(SCHEMAS[table]).empty_table())
+    tenants = pa.Table.from_pylist(
+        [{"id": t.id, "name": t.name} for t in registry.tenants.values()],
+        schema=pa.schema([("id", pa.string()), ("name", pa.string())]),
+    )
+    _create_source_table(connection, "tenants", tenants)
+    _create_source_table(connection, "pricing", pa.Table.from_pylist([PRICES_USD]))
+
+
+def create_model(connection: duckdb.DuckDBPyConnection, model: Model) -> None:
+    """Create the model's table from its select, check its columns are the documented ones, and record
+    the documentation as the table's and columns' comments; all in one transaction."""
+    connection.begin()
+    try:
+        _create_documented_table(connection, model)
+    except BaseException:
+        connection.rollback()
+        raise
+    connection.commit()
+
+
+def _create_documented_table(connection: duckdb.DuckDBPyConnection, model: Model) -> None:
+    connection.execute(f'create table "{model.name}" as\n{model.sql}')
+    columns = [c[0] for c in connection.execute(f'select * from "{model.name}" limit 0').description]
+    documented = [c.name for c in model.columns]
+    if columns != documented:
+        missing = [c for c in columns if c not in documented]
+        extra = [c for c in documented if c not in columns]
+        differences = f"undocumented {missing}, documented but absent {extra}" if missing or extra else "order"
+        raise ValueError(f"{model.path}: the documented columns are not the table's {columns}: {differences}")
+    connection.execute(f'comment on table "{model.name}" is {_sql_string(model.description)}')
+    for column in model.columns:
+        connection.execute(f'comment on column "{model.name}"."{column.name}" is {_sql_string(column.description)}')
+
+
+def _create_source_table(connection: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    connection.register("source_rows", table)
+    connection.execute(f"create table {SOURCE_CATALOG}.{name} as select * from source_rows")
+    connection.unregister("source_rows")
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _local_lake_root(lake: Lake, scratch: Path) -> Path:
@@ -116,29 +136,3 @@ def _local_lake_root(lake: Lake, scratch: Path) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             lake.store.download(key, path)
     return scratch
-
-
-def _load_lake_table(connection: duckdb.DuckDBPyConnection, root: Path, table: str) -> None:
-    pattern = root / table / "*" / "*" / "*.parquet"
-    if any((root / table).glob("*/*/*.parquet")):
-        connection.execute(
-            f"create table {table} as select * from read_parquet(?, hive_partitioning = true, union_by_name = true)",
-            [str(pattern)],
-        )
-        return
-    empty = as_read(SCHEMAS[table]).empty_table()
-    connection.register("empty_lake_table", empty)
-    connection.execute(f"create table {table} as select * from empty_lake_table")
-    connection.unregister("empty_lake_table")
-
-
-def _load_reference_tables(connection: duckdb.DuckDBPyConnection, registry: TenantRegistry) -> None:
-    tenants = pa.Table.from_pylist(
-        [{"id": t.id, "name": t.name} for t in registry.tenants.values()],
-        schema=pa.schema([("id", pa.string()), ("name", pa.string())]),
-    )
-    pricing = pa.Table.from_pylist([PRICES_USD])
-    for name, table in (("tenants", tenants), ("pricing", pricing)):
-        connection.register(f"{name}_source", table)
-        connection.execute(f"create table {name} as select * from {name}_source")
-        connection.unregister(f"{name}_source")

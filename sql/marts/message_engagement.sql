@@ -1,7 +1,22 @@
 -- One row per outbound message × recipient: delivery outcome and engagement.
 -- final_status precedence: complained > bounced > rejected > delivered > delayed > sent.
 -- Opens and clicks join on the recipient, which SES only knows for single-recipient mail.
-create table message_engagement as
+--
+-- Columns:
+--   tenant_id: The sending tenant.
+--   ses_message_id: The outbound message's SES message id.
+--   recipient: The recipient, lower-case.
+--   sent_at: The Send event's time for this recipient, else the time SES accepted the mail (UTC).
+--   delivered_at: The first Delivery event's time; null when not delivered.
+--   final_status: `complained`, `bounced`, `rejected`, `delivered`, `delayed` or `sent`: the first of these
+--     the recipient's events reached.
+--   bounce_type: The latest Bounce's type (`Permanent`, `Transient`, …); null when it did not bounce.
+--   opens: Open events (0 when SES could not tell the recipient: mail to several recipients).
+--   human_opens: Open events classified `human`.
+--   first_open_at: The first Open event's time; null when never opened.
+--   clicks: Click events (0 when SES could not tell the recipient).
+--   human_clicks: Click events classified `human`.
+--   first_click_at: The first Click event's time; null when never clicked.
 with deliveries as (
     select tenant_id, ses_message_id, recipient,
            min(event_at) filter (where event_type = 'Send') as send_at,
@@ -47,4 +62,4 @@ select d.tenant_id, d.ses_message_id, d.recipient,
        e.first_click_at
 from deliveries d
 left join engagement e using (ses_message_id, recipient)
-order by d.tenant_id, sent_at, d.ses_message_id, d.recipient;
+order by d.tenant_id, sent_at, d.ses_message_id, d.recipient

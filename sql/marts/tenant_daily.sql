@@ -1,6 +1,26 @@
 -- One row per tenant × UTC day: mail volumes, delivery outcomes and engagement.
 -- Rates are per sent recipient; hard bounces only, as SES counts them.
-create table tenant_daily as
+--
+-- Columns:
+--   tenant_id: The tenant.
+--   day: The UTC day: mail by arrival (received_at), events by event_at.
+--   inbound_messages: Inbound messages that arrived.
+--   outbound_messages: Outbound messages archived.
+--   sent: Send events, one per recipient.
+--   delivered: Delivery events.
+--   hard_bounces: Bounce events of type `Permanent`.
+--   soft_bounces: The other Bounce events.
+--   complaints: Complaint events.
+--   rejects: Reject events.
+--   delivery_delays: DeliveryDelay events.
+--   opens: Open events, every agent class.
+--   unique_opens: Distinct message × recipient opened.
+--   human_opens: Open events classified `human`.
+--   clicks: Click events, every agent class.
+--   unique_clicks: Distinct message × recipient clicked.
+--   human_clicks: Click events classified `human`.
+--   bounce_rate: hard_bounces / sent; null when nothing was sent.
+--   complaint_rate: complaints / sent; null when nothing was sent.
 with mail as (
     select tenant_id, cast(received_at as date) as day,
            count(*) filter (where direction = 'inbound') as inbound_messages,
@@ -48,4 +68,4 @@ select tenant_id, day,
        coalesce(a.complaints, 0) / nullif(a.sent, 0) as complaint_rate
 from mail m
 full outer join activity a using (tenant_id, day)
-order by tenant_id, day;
+order by tenant_id, day

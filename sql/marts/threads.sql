@@ -1,7 +1,22 @@
 -- One row per thread: its messages and participants, when it started and last moved, the first
 -- response (first inbound message to the first outbound message after it) and whether the last
 -- word is the customer's (awaiting_reply). Times are arrival times (`received_at`).
-create table threads as
+--
+-- Columns:
+--   tenant_id: The tenant.
+--   thread_id: The thread's current id (messages.thread_id).
+--   subject: The subject of its first message.
+--   message_count: Its messages.
+--   inbound_messages: Its inbound messages.
+--   outbound_messages: Its outbound messages.
+--   participants: Sorted distinct addresses: the senders of its inbound mail, To and Cc of its outbound mail.
+--   first_at: Arrival time of its first message.
+--   last_at: Arrival time of its latest message.
+--   first_inbound_at: Arrival time of its first inbound message; null when it has none.
+--   first_reply_at: Arrival time of the first outbound message at or after first_inbound_at; null when
+--     unanswered.
+--   first_response_seconds: first_reply_at − first_inbound_at, in seconds; null when unanswered.
+--   awaiting_reply: Whether the customer wrote last: an inbound message after the latest outbound one.
 with mail as (
     select tenant_id, thread_id, direction, subject, from_address, to_addresses, cc_addresses,
            received_at as arrived_at
@@ -45,4 +60,4 @@ select s.tenant_id, s.thread_id, s.subject, s.message_count, s.inbound_messages,
 from summary s
 left join first_inbound fi using (tenant_id, thread_id)
 left join first_reply fr using (tenant_id, thread_id)
-order by s.tenant_id, s.first_at, s.thread_id;
+order by s.tenant_id, s.first_at, s.thread_id

@@ -1,6 +1,18 @@
--- Estimated SES cost per tenant × month at à-la-carte prices (table `pricing`, from pipelines/pricing.py):
--- outbound per recipient sent, outbound attachment bytes, inbound per message and per 256 KB chunk.
-create table tenant_costs as
+-- Estimated SES cost per tenant × month at à-la-carte prices (the model pricing, from
+-- pipelines/warehouse/pricing.py): outbound per recipient sent, outbound attachment bytes, inbound per
+-- message and per 256 KB chunk.
+--
+-- Columns:
+--   tenant_id: The tenant.
+--   month: The month's first day: Send events by event time, mail by arrival (UTC).
+--   recipients_sent: Send events, one per recipient.
+--   outbound_attachment_bytes: Attachment bytes of the outbound mail archived that month.
+--   inbound_messages: Inbound messages that arrived that month.
+--   inbound_chunks: Their 256 KB chunks.
+--   outbound_usd: recipients_sent × pricing.outbound_per_recipient.
+--   attachments_usd: outbound_attachment_bytes / 10^9 × pricing.attachment_per_gb.
+--   inbound_usd: inbound_messages × pricing.inbound_per_message + inbound_chunks × pricing.inbound_per_chunk.
+--   total_usd: outbound_usd + attachments_usd + inbound_usd.
 with outbound as (
     select tenant_id, date_trunc('month', event_at) as month, count(*) as recipients_sent
     from events where event_type = 'Send'
@@ -37,4 +49,4 @@ cross join prices p
 left join outbound o using (tenant_id, month)
 left join attachments a using (tenant_id, month)
 left join inbound i using (tenant_id, month)
-order by m.tenant_id, month;
+order by m.tenant_id, month

@@ -1,6 +1,17 @@
 -- One row per tenant: what `seslake report` prints. Volumes over all days, delivery over what was sent,
 -- the trailing 30-day reputation, human opens per delivery, forwarding health and estimated cost.
-create table tenant_summary as
+--
+-- Columns:
+--   tenant_id: The tenant (tenants with a row in tenant_daily).
+--   inbound: Inbound messages, all days.
+--   outbound: Outbound messages, all days.
+--   delivered_rate: Deliveries / sends, all days; null when nothing was sent.
+--   bounce_rate_30d: The trailing 30-day hard-bounce rate (tenant_reputation.bounce_rate).
+--   complaint_rate_30d: The trailing 30-day complaint rate (tenant_reputation.complaint_rate).
+--   reputation: The trailing 30-day status (tenant_reputation.status).
+--   human_opens_per_delivery: Human opens / deliveries, all days; null when nothing was delivered.
+--   forwarding_silent: Whether the tenant's forwarding looks broken (forwarding_health.silent).
+--   cost_usd: The estimated SES cost over all months (tenant_costs.total_usd).
 select d.tenant_id,
        sum(d.inbound_messages) as inbound,
        sum(d.outbound_messages) as outbound,
@@ -15,4 +26,4 @@ from tenant_daily d
 left join tenant_reputation r using (tenant_id)
 left join forwarding_health f using (tenant_id)
 group by d.tenant_id
-order by d.tenant_id;
+order by d.tenant_id

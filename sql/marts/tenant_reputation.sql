@@ -2,7 +2,18 @@
 -- "today", so a rebuild of the same lake gives the same answer): hard-bounce and complaint rates
 -- per sent recipient against SES's account thresholds. review / pause_risk are SES's own
 -- levels (bounce 5 % / 10 %, complaint 0.1 % / 0.5 %); warning is half of review.
-create table tenant_reputation as
+--
+-- Columns:
+--   tenant_id: The tenant (tenants with a row in tenant_daily).
+--   window_start: The window's first day.
+--   window_end: The window's last day: the newest day in tenant_daily, the same for every tenant.
+--   sent: Send events in the window.
+--   hard_bounces: Hard bounces in the window.
+--   complaints: Complaints in the window.
+--   bounce_rate: hard_bounces / sent; null when nothing was sent.
+--   complaint_rate: complaints / sent; null when nothing was sent.
+--   status: `pause_risk` (bounce ≥ 10 % or complaint ≥ 0.5 %), `review` (≥ 5 % / ≥ 0.1 %), `warning`
+--     (≥ 2.5 % / ≥ 0.05 %) or `ok`.
 with window_end as (select max(day) as last_day from tenant_daily),
 totals as (
     select t.tenant_id,
@@ -26,4 +37,4 @@ select tenant_id, cast(window_start as date) as window_start, window_end, sent, 
                  or coalesce(complaints / nullif(sent, 0), 0) >= 0.0005 then 'warning'
             else 'ok' end as status
 from totals
-order by tenant_id;
+order by tenant_id
