@@ -31,11 +31,18 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "inbound_queue_url": ("SESLAKE_INBOUND_QUEUE_URL", ""),
     "reply_url": ("SESLAKE_REPLY_URL", "http://127.0.0.1:8025/inbound"),
     "reply_secret": ("SESLAKE_REPLY_SECRET", ""),
+    "reply_proxy": ("SESLAKE_REPLY_PROXY", ""),
+    "tracking_secret": ("SESLAKE_TRACKING_SECRET", ""),
+    "parse_seconds": ("SESLAKE_PARSE_SECONDS", "20"),
+    "parse_memory_mb": ("SESLAKE_PARSE_MEMORY_MB", "512"),
     "dagster_home": ("DAGSTER_HOME", ""),
 }
 """Settings field -> (environment variable, default). '' means 'not set': the tenant registry then lives at
 the top of the source, the live sensor watches the prefix instead of a queue, the hand-off refuses to
 sign, and Dagster runs on a temporary instance."""
+
+
+_CONVERSIONS = {"start_date": date.fromisoformat, "parse_seconds": float, "parse_memory_mb": int}
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,14 @@ class Settings:
     reply_url: str = VARIABLES["reply_url"][1]
     reply_secret: str = field(default="", repr=False)
     """Comma-separated when rotating keys; kept out of repr."""
+    reply_proxy: str = ""
+    """An HTTP(S) proxy for the reply service; the environment's proxy and netrc settings are never used."""
+    tracking_secret: str = field(default="", repr=False)
+    """Key of the tracking tokens in case addresses ('' = a development key: set it in production)."""
+    parse_seconds: float = float(VARIABLES["parse_seconds"][1])
+    """Wall time one object may take to parse before its worker is killed and the object quarantined."""
+    parse_memory_mb: int = int(VARIABLES["parse_memory_mb"][1])
+    """Memory a parser worker may use before it is killed and its object quarantined."""
     dagster_home: str = ""
 
     @classmethod
@@ -65,8 +80,11 @@ class Settings:
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for name, (variable, default) in VARIABLES.items():
-            values[name] = environ.get(variable) or default
-        values["start_date"] = date.fromisoformat(str(values["start_date"]))
+            text = environ.get(variable) or default
+            try:
+                values[name] = _CONVERSIONS.get(name, str)(text)
+            except ValueError as exc:
+                raise ValueError(f"{variable}={text!r}: {exc}") from exc
         return cls(**values)  # type: ignore[arg-type]
 
     def overridden(self, **values: str) -> Settings:

@@ -5,7 +5,12 @@ Classification of one attempt (the receiver should answer 2xx within a few secon
 * any 2xx: accepted;
 * 408, 429, any 5xx, a timeout or a connection failure: retryable;
 * any other status (3xx, since redirects are not followed, and 4xx): permanent, because sending the same
-  bytes again would get the same answer. A request that cannot be built (bad URL) is permanent too.
+  bytes again would get the same answer. A request that cannot be built (bad URL), and plain `http://` to
+  a host other than loopback, are permanent too.
+
+The client trusts nothing from its environment: proxy variables and `~/.netrc` are ignored (a proxy is
+used only when configured), an attempt has a total time limit, and of an answer at most 64 KiB of a
+refusal's body is ever read.
 
 `deliver` retries retryable failures with exponential backoff and jitter inside a budget of attempts and
 seconds, re-signing each attempt so the timestamp stays fresh. It is the fast inner loop; the hand-off
@@ -16,12 +21,15 @@ the ledger, shared by the hand-off run and `seslake replay`.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import requests
+from urllib3.util import Timeout
 
 from pipelines.handoff.ledger import DELIVERED, HandoffLedger, HandoffRecord
 from pipelines.handoff.signing import sign_headers
@@ -35,6 +43,8 @@ RETRYABLE_EXHAUSTED = "retryable_exhausted"
 
 ERROR_TEXT_MAX = 300
 """Characters of a response body or exception message kept in `Attempt.error`."""
+RESPONSE_MAX_BYTES = 64 * 1024
+"""Bytes of a refusal's body read at most (for its error text); an accepted answer's body is never read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +88,36 @@ def classify(status: int) -> str:
     return PERMANENT
 
 
+def open_session(proxy: str | None = None) -> requests.Session:
+    """An HTTP session that never takes proxies or credentials from the environment (`HTTP_PROXY`,
+    `~/.netrc`, …): the reply service is reached directly, or through `proxy` when one is configured."""
+    session = requests.Session()
+    session.trust_env = False
+    if proxy:
+        session.proxies = {"http": proxy, "https": proxy}
+    return session
+
+
+def url_refusal(url: str) -> str | None:
+    """Why a request must not go to `url`, or None: an unusable URL, or plain HTTP to a host other than
+    this machine's loopback (payloads and signatures would cross the network in clear)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"unusable URL {url[:200]!r}: expected http(s)://host/…"
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return f"refusing plain http:// to {parts.hostname}: only loopback may be reached without TLS"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def post_payload(
     url: str,
     body: bytes,
@@ -85,26 +125,50 @@ def post_payload(
     timeout: float,
     session: requests.Session | None = None,
 ) -> Attempt:
-    """One POST of `body` as JSON; never raises for network or HTTP failures."""
+    """One POST of `body` as JSON; never raises for network or HTTP failures.
+
+    `timeout` bounds the whole attempt: connecting, waiting for the answer (urllib3's total timeout) and
+    reading at most RESPONSE_MAX_BYTES of an error body, which is all that is ever read."""
     started = time.monotonic()
-    sender = session or requests
+    refusal = url_refusal(url)
+    if refusal is not None:
+        return Attempt(PERMANENT, None, refusal, 0.0)
+    sender = session or open_session()
     try:
         response = sender.post(
             url,
             data=body,
             headers={"Content-Type": "application/json", **headers},
-            timeout=timeout,
+            timeout=Timeout(total=timeout, connect=timeout, read=timeout),
             allow_redirects=False,
+            stream=True,
         )
+        try:
+            outcome = classify(response.status_code)
+            text = "" if outcome == ACCEPTED else _read_capped(response, started + timeout)
+        finally:
+            response.close()
     except requests.Timeout as exc:
         return Attempt(RETRYABLE, None, _short(f"timeout: {exc}"), time.monotonic() - started)
     except requests.ConnectionError as exc:
         return Attempt(RETRYABLE, None, _short(f"connection_error: {exc}"), time.monotonic() - started)
     except requests.RequestException as exc:
         return Attempt(PERMANENT, None, _short(f"request_error: {exc}"), time.monotonic() - started)
-    outcome = classify(response.status_code)
-    error = None if outcome == ACCEPTED else _short(f"HTTP {response.status_code}: {response.text}")
+    finally:
+        if session is None:
+            sender.close()
+    error = None if outcome == ACCEPTED else _short(f"HTTP {response.status_code}: {text}")
     return Attempt(outcome, response.status_code, error, time.monotonic() - started, _retry_after(response.headers))
+
+
+def _read_capped(response: requests.Response, deadline: float) -> str:
+    """At most RESPONSE_MAX_BYTES of the body, read before `deadline` (a dripping body is cut there)."""
+    data = bytearray()
+    for chunk in response.iter_content(8192):
+        data += chunk
+        if len(data) >= RESPONSE_MAX_BYTES or time.monotonic() > deadline:
+            break
+    return bytes(data[:RESPONSE_MAX_BYTES]).decode("utf-8", "replace")
 
 
 def deliver(
@@ -122,6 +186,7 @@ def deliver(
     clock: Callable[[], float] = time.monotonic,
     rng: random.Random | None = None,
     session: requests.Session | None = None,
+    proxy: str | None = None,
 ) -> Delivery:
     """POST until accepted, a permanent failure, `max_attempts` attempts, or `max_seconds` spent.
 
@@ -134,7 +199,7 @@ def deliver(
     jitter = rng or random.Random()
     started = clock()
     attempts: list[Attempt] = []
-    http = session or requests.Session()
+    http = session or open_session(proxy)
     try:
         while True:
             attempt = post_payload(url, body, sign_headers(body, event_id, secrets), timeout, http)

@@ -23,6 +23,7 @@ causes a burst. When the next round would fall more than `max_age` (72 h, SendGr
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -121,6 +122,7 @@ class HandoffLedger:
         self.retry_delays = tuple(retry_delays)
         self.max_age = max_age
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))  # payloads hold mail: owner only
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
         self._db.execute("pragma journal_mode=wal")

@@ -51,7 +51,11 @@ class LocalStore:
         self.endpoint_url = None
 
     def _path(self, key: str) -> Path:
-        return self.root / key
+        """The file of `key`; a key that would leave the folder (absolute, `..`, empty parts) is refused."""
+        parts = key.split("/")
+        if "\\" in key or any(part in ("", ".", "..") for part in parts):
+            raise ValueError(f"object key {key[:200]!r} is not a plain relative key")
+        return self.root.joinpath(*parts)
 
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
         """Every file whose key starts with `prefix` (and sorts after `start_after`), in key order (as S3 lists)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import random
 import socket
+import socketserver
+import threading
 import time
 from collections.abc import Iterator
 
@@ -214,4 +216,53 @@ def test_slow_service_times_out_retryably_and_then_sees_duplicates(stub: ReplySt
 def test_unusable_url_is_permanent() -> None:
     result = deliver("no-scheme.example/inbound", _body("e1"), "e1", SECRET, max_attempts=3, sleep=FakeTime().sleep)
 
-    assert result.outcome == PERMANENT and result.last_error.startswith("request_error")
+    assert result.outcome == PERMANENT and result.last_error.startswith("unusable URL")
+    assert len(result.attempts) == 1
+
+
+def test_plain_http_to_another_host_is_refused_before_anything_is_sent() -> None:
+    result = deliver("http://reply.example.com/inbound", _body("e1"), "e1", SECRET, sleep=FakeTime().sleep)
+
+    assert result.outcome == PERMANENT and "refusing plain http://" in result.last_error
+    assert result.attempts[0].seconds == 0.0
+
+
+def test_proxy_settings_of_the_environment_are_ignored(stub: ReplyStub, monkeypatch) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{_free_port()}")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "")
+
+    result = deliver(stub.inbound_url, _body("e1"), "e1", SECRET, max_attempts=1)
+
+    assert result.outcome == DELIVERED
+
+
+class _Misbehaving(socketserver.BaseRequestHandler):
+    """Answers 500 with an endless body, one byte every 10 ms."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        self.request.sendall(b"HTTP/1.1 500 Oops\r\nContent-Type: text/plain\r\n\r\n" + b"x" * 200_000)
+        try:
+            while True:
+                self.request.sendall(b"y")
+                time.sleep(0.01)
+        except OSError:
+            pass
+
+
+def test_an_endless_refusal_body_is_cut_at_the_cap_and_the_attempt_stays_in_its_time() -> None:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Misbehaving)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/inbound"
+        attempt = post_payload(url, _body("e1"), sign_headers(_body("e1"), "e1", SECRET), timeout=2.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert attempt.outcome == RETRYABLE and attempt.status == 500
+    assert attempt.seconds < 2.5
+    assert len(attempt.error) <= 300

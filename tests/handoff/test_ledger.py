@@ -265,3 +265,9 @@ def test_two_processes_write_concurrently(tmp_path: Path) -> None:
     assert by_tenant["p"] == by_tenant["q"] == {PENDING: 75, DELIVERED: 75, DEAD_LETTER: 0}
     assert by_tenant["r"] == {PENDING: 150, DELIVERED: 0, DEAD_LETTER: 0}
     assert by_tenant["caminos"] == {PENDING: 1, DELIVERED: 0, DEAD_LETTER: 0}  # "shared", once
+
+
+def test_the_ledger_file_is_readable_by_its_owner_only(tmp_path):
+    with HandoffLedger(tmp_path / "ledger.sqlite"):
+        pass
+    assert (tmp_path / "ledger.sqlite").stat().st_mode & 0o777 == 0o600

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pyarrow as pa
+import pytest
 
 from pipelines.storage.lake import Lake
 from pipelines.storage.objects import LocalStore, open_store
@@ -62,3 +63,19 @@ def test_same_behaviour_on_s3(moto_endpoint, s3_bucket):
     write(lake, [("b", D2, "k2")])
     assert lake.partition_files("quarantine") == ["quarantine/tenant=b/date=2026-10-02/inbound.parquet"]
     assert lake.read_table("quarantine").column("tenant").to_pylist() == ["b"]
+
+
+@pytest.mark.parametrize("key", ["../outside", "inbound/../../etc/passwd", "/etc/passwd", "a//b", "a/./b", "", "a\\b"])
+def test_a_folder_store_refuses_keys_that_leave_it(tmp_path, key):
+    store = LocalStore(tmp_path / "bucket")
+    with pytest.raises(ValueError, match="not a plain relative key"):
+        store.put(key, b"x")
+    with pytest.raises(ValueError, match="not a plain relative key"):
+        store.get(key)
+    assert not (tmp_path / "outside").exists()
+
+
+def test_a_folder_store_writes_files_only_its_owner_can_read(tmp_path):
+    store = LocalStore(tmp_path / "bucket")
+    store.put("inbound/x", b"mail")
+    assert (tmp_path / "bucket" / "inbound" / "x").stat().st_mode & 0o777 == 0o600
