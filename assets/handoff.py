@@ -16,6 +16,7 @@ from pipelines.orchestration.resources import ArchiveResource, HandoffResource, 
 
 class Item(dg.Config):
     object_key: str | None = None
+    bucket: str | None = None
     sqs_message_id: str | None = None
     receipt_handle: str | None = None
     recipients: list[str] = []

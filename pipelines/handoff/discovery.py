@@ -23,6 +23,9 @@ class InboundItem:
     """One message to hand off: where it is, and the SQS message that announced it (if any)."""
 
     object_key: str | None
+    bucket: str | None = None
+    """The bucket the notification names (`receipt.action.bucketName`); the object is fetched only from the
+    configured archive, so a notification naming another bucket is refused."""
     sqs_message_id: str | None = None
     receipt_handle: str | None = None
     recipients: list[str] = field(default_factory=list)
@@ -78,7 +81,13 @@ def _item_from_sqs(message: dict, inbound_prefix: str) -> InboundItem:
     except NotificationError as exc:
         return InboundItem(object_key=None, error=f"{exc}: {message.get('Body', '')[:300]!r}", **ids)
     key = notification.object_key or f"{inbound_prefix}{notification.ses_message_id}"
-    return InboundItem(object_key=key, recipients=notification.recipients, verdicts=notification.verdicts, **ids)
+    return InboundItem(
+        object_key=key,
+        bucket=notification.bucket,
+        recipients=notification.recipients,
+        verdicts=notification.verdicts,
+        **ids,
+    )
 
 
 def discover_objects(

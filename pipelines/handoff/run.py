@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,17 +25,19 @@ from botocore.exceptions import ClientError
 
 from pipelines.handoff.delivery import deliver, record_outcome
 from pipelines.handoff.discovery import InboundItem
-from pipelines.handoff.ledger import DEAD_LETTER, DELIVERED, HandoffLedger
+from pipelines.handoff.ledger import DEAD_LETTER, DELIVERED, PENDING, HandoffLedger
 from pipelines.handoff.payload import build_payload, event_id_for, payload_bytes, reply_from_address
 from pipelines.handoff.signing import parse_secrets
 from pipelines.mail.process import process_object
-from pipelines.mail.rows import TABLES, ObjectRows
+from pipelines.mail.rows import ObjectRows
+from pipelines.mime.message import ParsedMessage
 from pipelines.mime.parse import html_body
 from pipelines.storage.lake import Lake
 from pipelines.storage.objects import ObjectInfo, ObjectStore
 from pipelines.storage.schemas import DAY_COLUMN, INBOUND, LIVE_PART_PREFIX, quarantine_row
 from pipelines.tenants import TenantRegistry
 from pipelines.threads.lake import thread_for
+from pipelines.threads.reply import ReplyHeaders
 
 log = logging.getLogger(__name__)
 
@@ -80,78 +83,173 @@ def hand_off(
     queue_url: str | None = None,
 ) -> HandoffResult:
     """Hand off one batch (see the module docstring); every item ends delivered, pending for a later
-    round, dead-lettered or quarantined, and its SQS message is deleted only after that is recorded."""
+    round, dead-lettered or quarantined, and its SQS message is deleted only after that is recorded.
+
+    Whatever one message does (a notification naming an object outside the inbound prefix, bytes that are
+    not mail, a payload that cannot be built, any error while taking it), it is quarantined with its
+    reason and the rest of the batch goes on. Failures of the ledger, the lake or SQS themselves are not
+    the message's fault: they fail the run, and the SQS messages not yet recorded come back."""
     started = time.perf_counter()
     result = HandoffResult(received=len(items))
     rows = ObjectRows()
-    parsed = []
-    finished: list[InboundItem] = []
+    taken: list[_Taken] = []
+    refused: list[tuple[InboundItem, str]] = []
+
+    def refuse(item: InboundItem, info: ObjectInfo | None, stage: str, reason: str, error: str) -> None:
+        rows.quarantine.append(quarantine_row(SOURCE, info or _placeholder(item), stage, reason, error))
+        result.quarantined[reason] += 1
+        refused.append((item, reason))
+
     for item in items:
-        if item.error is not None or item.object_key is None:
-            rows.quarantine.append(_quarantine(item, "notification", "bad_notification", item.error or "no object key"))
-            result.quarantined["bad_notification"] += 1
-            finished.append(item)
-            continue
-        info = _info(store, item.object_key)
-        if info is None:
-            rows.quarantine.append(_quarantine(item, "fetch", "object_missing", f"no object {item.object_key}"))
-            result.quarantined["object_missing"] += 1
-            finished.append(item)
-            continue
         before = len(rows.quarantine)
-        outcome = process_object(store, registry, INBOUND, inbound_prefix, info, rows, item.recipients)
-        if outcome is None:
-            reason = rows.quarantine[before]["reason"]
-            rows.quarantine[before]["source"] = SOURCE
-            result.quarantined[reason] += 1
-            finished.append(item)
+        try:
+            outcome = _take(item, store, inbound_prefix, registry, rows)
+        except Exception as exc:  # noqa: BLE001 - one message must not stop the batch
+            del rows.quarantine[before:]
+            _drop_rows_of(rows, item.object_key)
+            refuse(item, None, "handoff", "handoff_error", _error_text(exc))
             continue
-        message, attribution = outcome
-        if (item.verdicts.get("virus") or message.ses.virus_verdict or "").upper() == "FAIL":
-            _drop_rows_of(rows, info.key)
-            rows.quarantine.append(_quarantine(item, "verdict", "virus", "SES virus verdict FAIL: never handed off"))
-            result.quarantined["virus"] += 1
-            finished.append(item)
-            continue
-        parsed.append((item, info, message, attribution.tenant_id))
+        if isinstance(outcome, _Refusal):
+            refuse(item, outcome.info, outcome.stage, outcome.reason, outcome.error)
+        elif outcome is None:  # process_object quarantined it (not mail, unattributed, …)
+            row = rows.quarantine[before]
+            row["source"] = SOURCE
+            result.quarantined[row["reason"]] += 1
+            refused.append((item, row["reason"]))
+        else:
+            taken.append(outcome)
 
     _write_live_rows(lake, rows, batch)
-    _delete_from_queue(sqs, queue_url, finished)
-    ledger.finish_objects([item.object_key for item in finished if item.object_key], "quarantined")
+    _record_refused(ledger, refused)
+    _delete_from_queue(sqs, queue_url, [item for item, _ in refused])
 
-    threads = thread_for(lake, [info.key for _, info, _, _ in parsed], sorted(registry.inbound_domains))
-    for item, info, message, tenant_id in parsed:
-        thread_id, reply = threads.get(info.key, (None, None))
-        ses_message_id = info.key.rsplit("/", 1)[-1]
-        event_id = event_id_for(tenant_id, ses_message_id)
+    threads = thread_for(lake, [t.info.key for t in taken], sorted(registry.inbound_domains))
+    unbuildable = ObjectRows()
+    for t in taken:
+        thread_id, reply = threads.get(t.info.key, (None, None))
+        ses_message_id = t.info.key.rsplit("/", 1)[-1]
+        event_id = event_id_for(t.tenant_id, ses_message_id)
         known = ledger.get(event_id)
-        if known is not None and known.state != "pending":
+        if known is not None and known.state != PENDING:
             result.already_done += 1
         else:
-            payload = build_payload(
-                message,
-                tenant_id=tenant_id,
-                ses_message_id=ses_message_id,
-                object_key=info.key,
-                archive_url=archive_url,
-                thread_id=thread_id,
-                reply_headers=reply,
-                reply_from=reply_from_address(registry.tenants[tenant_id], message),
-                received_at=message.ses.received_at or info.last_modified,
-                envelope_recipients=item.recipients or None,
-                html=html_body(store.get(info.key)) if message.has_html else None,
-            )
-            ledger.record_pending(event_id, tenant_id=tenant_id, ses_message_id=ses_message_id, object_key=info.key,
-                                  thread_id=thread_id, payload=payload_bytes(payload))  # fmt: skip
-        _delete_from_queue(sqs, queue_url, [item])
-        result.per_tenant[tenant_id] += 1
-        if known is None or known.state == "pending":
+            try:
+                payload = payload_bytes(_payload(t, registry, archive_url, thread_id, reply, store))
+            except Exception as exc:  # noqa: BLE001 - a message whose payload cannot be built is quarantined
+                unbuildable.quarantine.append(
+                    quarantine_row(SOURCE, t.info, "payload", "payload_unbuildable", _error_text(exc))
+                )
+                result.quarantined["payload_unbuildable"] += 1
+                _record_refused(ledger, [(t.item, "payload_unbuildable")])
+                _write_live_rows(lake, unbuildable, f"{batch}-refused", skip_held=False)
+                _delete_from_queue(sqs, queue_url, [t.item])
+                continue
+            ledger.record_pending(event_id, tenant_id=t.tenant_id, ses_message_id=ses_message_id,
+                                  object_key=t.info.key, thread_id=thread_id, payload=payload)  # fmt: skip
+        _delete_from_queue(sqs, queue_url, [t.item])
+        result.per_tenant[t.tenant_id] += 1
+        if known is None or known.state == PENDING:
             state = send(ledger, event_id, target)
             result.delivered += state == DELIVERED
             result.dead_lettered += state == DEAD_LETTER
             result.pending += state not in (DELIVERED, DEAD_LETTER)
     result.seconds = time.perf_counter() - started
     return result
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """A message accepted for hand-off: parsed, attributed, clean of viruses."""
+
+    item: InboundItem
+    info: ObjectInfo
+    message: ParsedMessage
+    tenant_id: str
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    info: ObjectInfo | None
+    stage: str
+    reason: str
+    error: str
+
+
+def _take(
+    item: InboundItem, store: ObjectStore, inbound_prefix: str, registry: TenantRegistry, rows: ObjectRows
+) -> _Taken | _Refusal | None:
+    """Check, fetch, parse and attribute one item, adding its lake rows to `rows`; a refusal says why
+    not, and None means `process_object` already added the item's quarantine row."""
+    if item.error is not None or item.object_key is None:
+        return _Refusal(None, "notification", "bad_notification", item.error or "no object key")
+    foreign = foreign_object(item, store.url, inbound_prefix)
+    if foreign is not None:
+        return _Refusal(None, "notification", "foreign_object", foreign)
+    info = store.info(item.object_key)
+    if info is None:
+        return _Refusal(None, "fetch", "object_missing", f"no object {item.object_key}")
+    outcome = process_object(store, registry, INBOUND, inbound_prefix, info, rows, item.recipients)
+    if outcome is None:
+        return None
+    message, attribution = outcome
+    if (item.verdicts.get("virus") or message.ses.virus_verdict or "").upper() == "FAIL":
+        _drop_rows_of(rows, info.key)
+        return _Refusal(info, "verdict", "virus", "SES virus verdict FAIL: never handed off")
+    return _Taken(item, info, message, attribution.tenant_id)
+
+
+def foreign_object(item: InboundItem, archive_url: str, inbound_prefix: str) -> str | None:
+    """Why a notification's object must not be fetched, or None. A notification is trusted only for an object
+    under the inbound prefix of the configured archive: one naming another bucket, or a key elsewhere (another
+    tenant's `outbound/…` archive, `..` segments), would otherwise be fetched and handed off as inbound mail."""
+    key = item.object_key or ""
+    relative = key[len(inbound_prefix) :] if key.startswith(inbound_prefix) else None
+    if relative is None or any(part in ("", ".", "..") for part in relative.split("/")):
+        return f"object key {key[:300]!r} is not an object under the inbound prefix {inbound_prefix!r}"
+    if item.bucket is not None and archive_url.startswith("s3://"):
+        archive_bucket = archive_url.removeprefix("s3://").partition("/")[0]
+        if item.bucket != archive_bucket:
+            return f"bucket {item.bucket[:100]!r} is not the archive's bucket {archive_bucket!r}"
+    return None
+
+
+def _payload(
+    taken: _Taken,
+    registry: TenantRegistry,
+    archive_url: str,
+    thread_id: str | None,
+    reply: ReplyHeaders | None,
+    store: ObjectStore,
+) -> dict:
+    message, info = taken.message, taken.info
+    return build_payload(
+        message,
+        tenant_id=taken.tenant_id,
+        ses_message_id=info.key.rsplit("/", 1)[-1],
+        object_key=info.key,
+        archive_url=archive_url,
+        thread_id=thread_id,
+        reply_headers=reply,
+        reply_from=reply_from_address(registry.tenants[taken.tenant_id], message),
+        received_at=message.ses.received_at or info.last_modified,
+        envelope_recipients=taken.item.recipients or None,
+        html=html_body(store.get(info.key)) if message.has_html else None,
+    )
+
+
+def _record_refused(ledger: HandoffLedger, refused: list[tuple[InboundItem, str]]) -> None:
+    """Note the refused objects in the ledger (`quarantined: <reason>`), so watching the prefix does not
+    pick them up again."""
+    by_reason: dict[str, list[str]] = {}
+    for item, reason in refused:
+        if item.object_key:
+            by_reason.setdefault(reason, []).append(item.object_key)
+    for reason, keys in by_reason.items():
+        ledger.finish_objects(keys, f"quarantined: {reason}")
+
+
+def _error_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(exc)).strip()
 
 
 def send(ledger: HandoffLedger, event_id: str, target: HandoffTarget) -> str:
@@ -181,36 +279,30 @@ def secrets_from(value: str) -> list[str]:
     return secrets
 
 
-def _info(store: ObjectStore, key: str) -> ObjectInfo | None:
-    """The object's listing entry, or None when it does not exist."""
-    for info in store.list(key):
-        if info.key == key:
-            return info
-    return None
+def _placeholder(item: InboundItem) -> ObjectInfo:
+    """What stands for an object the live path never read: the notification's key (or its SQS id), now."""
+    return ObjectInfo(item.object_key or f"sqs:{item.sqs_message_id}", 0, datetime.now(UTC))
 
 
-def _quarantine(item: InboundItem, stage: str, reason: str, error: str) -> dict:
-    now = datetime.now(UTC)
-    key = item.object_key or f"sqs:{item.sqs_message_id}"
-    return quarantine_row(SOURCE, ObjectInfo(key, 0, now), stage, reason, error)
-
-
-def _drop_rows_of(rows: ObjectRows, object_key: str) -> None:
+def _drop_rows_of(rows: ObjectRows, object_key: str | None) -> None:
     for name in ("messages", "recipients", "attachments"):
         setattr(rows, name, [row for row in getattr(rows, name) if row["object_key"] != object_key])
 
 
-def _write_live_rows(lake: Lake, rows: ObjectRows, batch: str) -> None:
-    """The batch's rows as part `live-<batch>` of each table (days they fall on), leaving out messages
-    the lake already holds (a notification delivered again after the batch ingest took the object)."""
+def _write_live_rows(lake: Lake, rows: ObjectRows, batch: str, *, skip_held: bool = True) -> None:
+    """The batch's rows as part `live-<batch>` of each table (days they fall on). With `skip_held`, objects
+    the lake already holds on their day — in `messages` or in `quarantine` — are left out: a notification
+    delivered again after the batch ingest took the object adds nothing, so each object is recorded once."""
     part = f"{LIVE_PART_PREFIX}{batch}"
-    held = set(lake.read_table("messages", columns=["object_key"])["object_key"].to_pylist())
-    for name, table in rows.tables().items():
+    tables = rows.tables()
+    days = {day for table in tables.values() for day in table.column(DAY_COLUMN).to_pylist()}
+    held = lake.object_keys(days) if skip_held and days else set()
+    for name, table in tables.items():
         key = "source_key" if name == "quarantine" else "object_key"
-        table = table.filter(pc.invert(pc.is_in(table[key], pa.array(sorted(held), pa.string()))))
-        if name in TABLES and table.num_rows:
-            days = set(table.column(DAY_COLUMN).to_pylist())
-            lake.replace_partitions(name, part, days, table, day_column=DAY_COLUMN)
+        if held:
+            table = table.filter(pc.invert(pc.is_in(table[key], pa.array(sorted(held), pa.string()))))
+        if table.num_rows:
+            lake.replace_partitions(name, part, set(table.column(DAY_COLUMN).to_pylist()), table, day_column=DAY_COLUMN)
 
 
 def _delete_from_queue(sqs: object | None, queue_url: str | None, items: list[InboundItem]) -> None:

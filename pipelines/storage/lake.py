@@ -4,16 +4,24 @@ Layout: `<table>/tenant=<id>/date=<YYYY-MM-DD>/<part>.parquet`, where `part` nam
 (e.g. `inbound`, `outbound`) so that two assets can own disjoint files of one table. Re-running
 a writer for a date replaces its files for that date exactly, and removes the ones it no longer
 produces; each file appears whole (temp + rename locally, single PUT on S3).
+
+A replacement is all or nothing: the new files are first written under `_staging/<write>/`, then one
+journal file `_journal/<write>.json` records the moves and deletes that make them the lake's (the commit
+point), then they are carried out and the journal removed. A crash before the journal leaves the old
+files; a crash after it is finished by `recover()`, which every write and every read through this class
+runs first. So a day's files are always either the old set or the new set.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import re
+import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,6 +31,12 @@ from pipelines.storage.objects import ObjectStore
 from pipelines.storage.schemas import SCHEMAS, UNATTRIBUTED, as_read
 
 WRITE_THREADS = 4
+STAGING_PREFIX = "_staging/"
+"""New files are written here first, whole, before a write commits."""
+JOURNAL_PREFIX = "_journal/"
+"""One small file per committed write: the moves and deletes that make it the lake's."""
+STALE_STAGING = timedelta(hours=6)
+"""Staged files of a write that never committed are removed once they are this old."""
 
 _PARTITION_RE = re.compile(
     r"^(?P<table>[^/]+)/tenant=(?P<tenant>[^/]+)/date=(?P<date>[0-9-]+)/(?P<part>[^/]+)\.parquet$"
@@ -34,6 +48,11 @@ class WrittenFile:
     key: str
     rows: int
     bytes: int
+
+
+def _staged(token: str, key: str) -> str:
+    """Where a write stages a file before it commits: outside every table's folder, so no reader sees it."""
+    return f"{STAGING_PREFIX}{token}/{key}"
 
 
 def partition_key(table: str, tenant: str, day: date, part: str) -> str:
@@ -97,24 +116,58 @@ class Lake:
             spans.append((tenant, day, start, end))
             start = end
 
+        self.recover()
+        token = uuid.uuid4().hex
+
         def write(span: tuple[str, date, int, int]) -> WrittenFile:
             tenant, day, first, end = span
             data = to_parquet_bytes(ordered.slice(first, end - first))
             key = partition_key(table, tenant, day, part)
-            self.store.put(key, data)
+            self.store.put(_staged(token, key), data)
             return WrittenFile(key, end - first, len(data))
 
         # Parquet encoding and S3 PUTs release the GIL: a few threads overlap many small files.
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
             written = list(pool.map(write, spans))
         keep = {w.key for w in written}
+        obsolete = []
         for existing in self.partition_files(table):
             match = _PARTITION_RE.match(existing)
             if not match or match["part"] != part or existing in keep:
                 continue
             if date.fromisoformat(match["date"]) in days and (tenants is None or match["tenant"] in tenants):
-                self.store.delete(existing)
+                obsolete.append(existing)
+        self._commit(token, [w.key for w in written], obsolete)
         return written
+
+    def _commit(self, token: str, keys: list[str], obsolete: list[str]) -> None:
+        """Make a staged write the lake's: record the plan (the commit point), then carry it out."""
+        plan = {"token": token, "moves": [[_staged(token, key), key] for key in keys], "deletes": obsolete}
+        journal = f"{JOURNAL_PREFIX}{token}.json"
+        self.store.put(journal, json.dumps(plan).encode())
+        self._carry_out(journal, plan)
+
+    def _carry_out(self, journal: str, plan: dict) -> None:
+        for staged, key in plan["moves"]:
+            self.store.move(staged, key)
+        for key in plan["deletes"]:
+            self.store.delete(key)
+        self.store.delete(journal)
+
+    def recover(self, stale_after: timedelta = STALE_STAGING) -> int:
+        """Finish every write that was committed but not carried out (a crash between the two), and remove
+        staged files of writes that never committed once they are older than `stale_after` (a write in
+        progress elsewhere keeps its own). Returns the number of writes finished."""
+        finished = 0
+        for info in list(self.store.list(JOURNAL_PREFIX)):
+            if info.key.endswith(".json"):
+                self._carry_out(info.key, json.loads(self.store.get(info.key)))
+                finished += 1
+        cutoff = datetime.now(UTC) - stale_after
+        for info in list(self.store.list(STAGING_PREFIX)):
+            if info.last_modified < cutoff:
+                self.store.delete(info.key)
+        return finished
 
     def drop_covered_parts(self, table: str, part_prefix: str, days: set[date], covered_keys: set[str]) -> int:
         """Delete the files of parts named `part_prefix…` on `days` whose every row's object is among
@@ -131,6 +184,13 @@ class Lake:
                 dropped += 1
         return dropped
 
+    def object_keys(self, days: set[date]) -> set[str]:
+        """The objects the lake holds on `days`: `messages.object_key` and `quarantine.source_key`."""
+        keys: set[str] = set()
+        for table, column in (("messages", "object_key"), ("quarantine", "source_key")):
+            keys.update(self.read_table(table, days=days, columns=[column]).column(column).to_pylist())
+        return keys
+
     def partition_days(self, table: str, part: str) -> set[date]:
         """The days that have a file of this part."""
         matches = (_PARTITION_RE.match(key) for key in self.partition_files(table))
@@ -145,6 +205,7 @@ class Lake:
         """The table (or one part's files, or some days; or some columns) with `tenant` and `date`
         partition columns."""
         schema = SCHEMAS[table] if columns is None else pa.schema([SCHEMAS[table].field(c) for c in columns])
+        self.recover()
         pieces = []
         for key in self.partition_files(table):
             match = _PARTITION_RE.match(key)

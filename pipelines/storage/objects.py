@@ -36,9 +36,11 @@ class ObjectStore(Protocol):
     """What `open_store(url, endpoint_url)` needs to open the same store again (e.g. in a worker)."""
 
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]: ...
+    def info(self, key: str) -> ObjectInfo | None: ...
     def get(self, key: str) -> bytes: ...
     def download(self, key: str, path: Path) -> None: ...
     def put(self, key: str, data: bytes) -> None: ...
+    def move(self, source: str, target: str) -> bool: ...
     def delete(self, key: str) -> None: ...
 
 
@@ -60,7 +62,7 @@ class LocalStore:
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]:
         """Every file whose key starts with `prefix` (and sorts after `start_after`), in key order (as S3 lists)."""
         base, _, _ = prefix.rpartition("/")
-        start = self.root / base if base else self.root
+        start = self._path(base) if base else self.root
         if not start.is_dir():
             return
         found: list[ObjectInfo] = []
@@ -77,6 +79,14 @@ class LocalStore:
                 found.append(ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC)))
         found.sort(key=lambda info: info.key)
         yield from found
+
+    def info(self, key: str) -> ObjectInfo | None:
+        """The object's size and arrival time, or None when there is no such object."""
+        try:
+            stat = self._path(key).stat()
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
@@ -98,6 +108,16 @@ class LocalStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def move(self, source: str, target: str) -> bool:
+        """Rename `source` to `target` (atomically, on one file system); False when `source` is gone."""
+        path = self._path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(self._path(source), path)
+        except FileNotFoundError:
+            return False
+        return True
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -130,6 +150,18 @@ class S3Store:
                     last_modified=item["LastModified"].astimezone(UTC),
                 )
 
+    def info(self, key: str) -> ObjectInfo | None:
+        """The object's size and arrival time from one HEAD request, or None when there is no such object."""
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.base + key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return ObjectInfo(key, head["ContentLength"], head["LastModified"].astimezone(UTC))
+
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self.base + key)["Body"].read()
 
@@ -138,6 +170,20 @@ class S3Store:
 
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.base + key, Body=data)
+
+    def move(self, source: str, target: str) -> bool:
+        """Copy `source` to `target` inside the bucket, then delete it; False when `source` is gone."""
+        from botocore.exceptions import ClientError
+
+        copy = {"Bucket": self.bucket, "Key": self.base + source}
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=self.base + target, CopySource=copy)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        self.client.delete_object(Bucket=self.bucket, Key=self.base + source)
+        return True
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.base + key)

@@ -229,3 +229,76 @@ def test_a_run_killed_mid_batch_loses_nothing(world, small_archive, moto_endpoin
     counts = world["ledger"].counts()
     assert counts.get("delivered") == expected_handoffs(world) and not counts.get("pending")
     assert queue_depth(world) == 0
+
+
+def test_a_notification_for_an_object_outside_the_inbound_prefix_is_refused_unfetched(world, monkeypatch):
+    """Another tenant's outbound archive, a key climbing out of the prefix, or another bucket: quarantined
+    as foreign_object and never read, while the rest of the batch is handed off."""
+    s3 = boto3.client("s3", endpoint_url=world["store"].endpoint_url)
+    s3.put_object(Bucket=world["bucket"], Key="outbound/caminos/x.eml", Body=b"Subject: secret\r\n\r\nbody")
+    fetched: list[str] = []
+    original_get = S3Store.get
+    monkeypatch.setattr(S3Store, "get", lambda self, key: fetched.append(key) or original_get(self, key))
+    for key, bucket in (("outbound/caminos/x.eml", world["bucket"]), ("inbound/../outbound/caminos/x.eml",
+                        world["bucket"]), (world["keys"][0], "someone-elses-bucket")):  # fmt: skip
+        world["sqs"].send_message(QueueUrl=world["queue_url"], MessageBody=notification(bucket, key, []))
+    items = receive(world)
+
+    result = run(world, items)
+
+    assert result.quarantined["foreign_object"] == 3
+    assert not any(key.startswith("outbound/") or ".." in key for key in fetched)
+    quarantined = world["lake"].read_table("quarantine").to_pylist()
+    foreign = [row for row in quarantined if row["reason"] == "foreign_object"]
+    assert {row["source_key"] for row in foreign} >= {"outbound/caminos/x.eml", "inbound/../outbound/caminos/x.eml"}
+    assert all(row["source"] == "handoff" and row["tenant"] == "_unattributed" for row in foreign)
+    assert result.delivered == expected_handoffs(world) == world["stub"].stats()["distinct_event_ids"]
+    assert queue_depth(world) == 0
+
+
+def test_one_message_failing_anywhere_is_quarantined_and_the_batch_goes_on(world, monkeypatch):
+    import pipelines.handoff.run as live
+
+    items = receive(world)
+    broken, unbuildable = items[0].object_key, items[1].object_key
+    original_take, original_payload = live.process_object, live.build_payload
+
+    def process(store, registry, direction, prefix, info, rows, recipients=()):
+        if info.key == broken:
+            raise RuntimeError("boom while taking it")
+        return original_take(store, registry, direction, prefix, info, rows, recipients)
+
+    def payload(message, **kwargs):
+        if kwargs["object_key"] == unbuildable:
+            raise ValueError("payload exceeds 1048576 bytes even without text")
+        return original_payload(message, **kwargs)
+
+    monkeypatch.setattr(live, "process_object", process)
+    monkeypatch.setattr(live, "build_payload", payload)
+
+    result = run(world, items)
+
+    assert result.quarantined["handoff_error"] == 1
+    handed = expected_handoffs(world)
+    unbuildable_expected = 1 if any(t.object_key == unbuildable for t in items[1:2]) else 0
+    assert result.quarantined["payload_unbuildable"] == unbuildable_expected
+    assert result.delivered >= handed - 2 and result.delivered == world["stub"].stats()["distinct_event_ids"]
+    assert queue_depth(world) == 0
+    reasons = {row["source_key"]: row["reason"] for row in world["lake"].read_table("quarantine").to_pylist()}
+    assert reasons[broken] == "handoff_error"
+    assert world["ledger"].finished_objects([broken]) == {broken}
+
+
+def test_an_object_the_batch_already_quarantined_is_quarantined_once(world):
+    """Mail no tenant claims: the batch ingest quarantines it; a notification delivered again afterwards
+    adds no second quarantine row."""
+    unattributed = [key for key in world["keys"] if not world["truth"][key]["tenant_id"]]
+    assert unattributed
+    ingest_mime(world["store"], world["lake"], world["registry"], "inbound", "inbound/", None, workers=1)
+    items = [InboundItem(object_key=key) for key in unattributed]
+
+    run(world, items)
+    run(world, items)
+
+    keys = world["lake"].read_table("quarantine", columns=["source_key"])["source_key"].to_pylist()
+    assert all(keys.count(key) == 1 for key in unattributed)

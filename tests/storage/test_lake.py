@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pyarrow as pa
 import pytest
@@ -79,3 +79,80 @@ def test_a_folder_store_writes_files_only_its_owner_can_read(tmp_path):
     store = LocalStore(tmp_path / "bucket")
     store.put("inbound/x", b"mail")
     assert (tmp_path / "bucket" / "inbound" / "x").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_folder_store_lists_only_inside_itself(tmp_path):
+    (tmp_path / "secret").write_text("x")
+    store = LocalStore(tmp_path / "bucket")
+    with pytest.raises(ValueError, match="not a plain relative key"):
+        list(store.list("../"))
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_info_of_one_object_without_listing(kind, tmp_path, s3_bucket, moto_endpoint):
+    store = LocalStore(tmp_path / "bucket") if kind == "local" else open_store(f"s3://{s3_bucket}/base", moto_endpoint)
+    store.put("inbound/abc", b"12345")
+    info = store.info("inbound/abc")
+    assert info is not None and info.key == "inbound/abc" and info.size == 5
+    assert info.day == info.last_modified.date()
+    assert store.info("inbound/ab") is None and store.info("inbound/missing") is None
+
+
+class Crash(Exception):
+    pass
+
+
+def _keys_by_file(lake: Lake) -> dict[str, list[str]]:
+    table = lake.read_table("quarantine")
+    found: dict[str, list[str]] = {}
+    for row in table.to_pylist():
+        found.setdefault(f"{row['tenant']}/{row['date']}", []).append(row["source_key"])
+    return {k: sorted(v) for k, v in sorted(found.items())}
+
+
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_a_crash_while_replacing_a_day_leaves_the_old_set_or_the_new_set(kind, tmp_path, s3_bucket, moto_endpoint,
+                                                                           monkeypatch):  # fmt: skip
+    store = LocalStore(tmp_path / "lake") if kind == "local" else open_store(f"s3://{s3_bucket}/lake", moto_endpoint)
+    lake = Lake(store)
+    write(lake, [("a", D1, "old-a"), ("b", D1, "old-b"), ("c", D1, "old-c")])
+    old = _keys_by_file(lake)
+    new_specs = [("a", D1, "new-a"), ("b", D1, "new-b"), ("d", D1, "new-d")]
+
+    # 1. dies while staging: nothing committed, the old set stays
+    original_put = type(store).put
+    calls = {"n": 0}
+
+    def put_then_die(self, key, data):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Crash
+        return original_put(self, key, data)
+
+    monkeypatch.setattr(type(store), "put", put_then_die)
+    with pytest.raises(Crash):
+        write(lake, new_specs)
+    monkeypatch.setattr(type(store), "put", original_put)
+    assert _keys_by_file(lake) == old
+    assert lake.recover(stale_after=timedelta(0)) == 0
+    assert not list(store.list("_staging/"))
+
+    # 2. dies after the commit, halfway through the moves: the next read finishes the new set
+    original_move = type(store).move
+    moves = {"n": 0}
+
+    def move_then_die(self, source, target):
+        moves["n"] += 1
+        if moves["n"] == 2:
+            raise Crash
+        return original_move(self, source, target)
+
+    monkeypatch.setattr(type(store), "move", move_then_die)
+    with pytest.raises(Crash):
+        write(lake, new_specs)
+    monkeypatch.setattr(type(store), "move", original_move)
+    assert list(store.list("_journal/"))
+    assert _keys_by_file(lake) == {
+        "a/2026-10-01": ["new-a"], "b/2026-10-01": ["new-b"], "d/2026-10-01": ["new-d"]
+    }  # fmt: skip
+    assert not list(store.list("_journal/")) and not list(store.list("_staging/"))
