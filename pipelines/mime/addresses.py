@@ -11,11 +11,17 @@ from pipelines.mime.headers import unquote
 from pipelines.mime.message import Address
 
 _SPEC = r"[^\s\"(),:;<>@\\]+@[^\s\"(),:;<>@\\]+"
-_SIMPLE_ADDRESS = re.compile(rf"(?:([^\"(),:;<>@\\]*?)\s*<({_SPEC})>|({_SPEC}))")
-"""One plain mailbox, `Name <a@b>` or `a@b`: most address headers, read without tokenizing."""
+_SIMPLE_ADDRESS = re.compile(rf"(?:([^\"(),:;<>@\\]*)<({_SPEC})>|({_SPEC}))")
+"""One plain mailbox, `Name <a@b>` or `a@b`: most address headers, read without tokenizing. The name
+cannot hold `<`, so the only backtracking is over the name once (linear in the value)."""
 _ADDRESS_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|\((?:[^()\\]|\\.)*\)?|<[^>]*>?|[,;:]|[^",;:<(]+')
-ADDR_SPEC = re.compile(r"[^\s<>,;\"]+@[^\s<>,;\"]+")
-"""A bare `local@domain` token among others (forwarding headers, the `for` clause of a Received header)."""
+_SPEC_RUN = re.compile(r"[^\s<>,;\"]+")
+
+
+def find_specs(value: str) -> list[str]:
+    """The bare `local@domain` tokens among others (forwarding headers, the `for` clause of a Received
+    header): runs of non-separator characters with an '@' that has something on both sides."""
+    return [run for run in _SPEC_RUN.findall(value) if "@" in run[1:-1]]
 
 
 def normalize_spec(spec: str) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.mime.addresses import ADDR_SPEC, dedup, extract_message_ids, message_id, normalize_spec, read_addresses
+from pipelines.mime.addresses import dedup, extract_message_ids, find_specs, message_id, normalize_spec, read_addresses
 from pipelines.mime.body import Body
 from pipelines.mime.charsets import decode_words
 from pipelines.mime.dates import parse_date
@@ -42,13 +42,14 @@ def assemble(head: Head, body: Body, size: int, parser: str) -> ParsedMessage:
         spec
         for name in FORWARD_HEADERS
         for value in fields.get(name, ())
-        for token in ADDR_SPEC.findall(value)
+        for token in find_specs(value)
         if (spec := normalize_spec(token))
     ]
     from_ = addresses("from")
     sender = addresses("sender")
     subject = decoded("subject")
     text_body, body_from_html = body.body_text()
+    html = body.html_text()
     return ParsedMessage(
         message_id=message_id(first_value(fields, "message-id")),
         in_reply_to=in_reply_to,
@@ -69,6 +70,7 @@ def assemble(head: Head, body: Body, size: int, parser: str) -> ParsedMessage:
         text_body=text_body,
         body_from_html=body_from_html,
         has_html=body.has_html,
+        html=html,
         attachments=body.attachments,
         size_bytes=size,
         parser=parser,

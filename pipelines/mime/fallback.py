@@ -1,5 +1,9 @@
 """The fallback walker: the stdlib's ``email`` parser (``policy=compat32``) splits the MIME tree,
-our own lenient decoders decode it, and every repair is reported as a warning."""
+our own lenient decoders decode it, and every repair is reported as a warning.
+
+The stdlib is handed the body only up to where `pipelines.mime.structure.measure` stopped at a limit, and
+reads each multipart's boundary with our own parameter parser (its own is quadratic in the number of
+parameters)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pipelines.mime.charsets import decode_8bit
 from pipelines.mime.headers import Head, mime_source, read_head
 from pipelines.mime.message import ParsedMessage
 from pipelines.mime.parts import read_part
+from pipelines.mime.structure import Shape, measure
 from pipelines.mime.transfer import transfer_decode
 
 
@@ -25,20 +30,27 @@ class _OpaqueMessage(Message):
         ctype = super().get_content_type()
         return "application/octet-stream" if ctype.startswith("message/") else ctype
 
+    def get_boundary(self, failobj: object = None) -> object:
+        """The boundary parameter as `pipelines.mime.parts` reads it (linear in the header's length)."""
+        return read_part(_std_headers(self), "text/plain", []).boundary or failobj
+
     def raw_payload(self) -> bytes:
         """A leaf's body bytes exactly as they were (`get_payload` re-decodes 8-bit text)."""
         payload = self._payload
         return payload.encode("ascii", "surrogateescape") if isinstance(payload, str) else b""
 
 
-def fallback_body(head: Head, raw: bytes) -> Body:
-    """The body parts as the stdlib splits them, decoded by our own lenient decoders."""
+def fallback_body(head: Head, raw: bytes, shape: Shape) -> Body:
+    """The body parts as the stdlib splits them (up to the limit `shape` found), decoded by our own
+    lenient decoders."""
     parser = email.parser.BytesParser(_class=_OpaqueMessage, policy=compat32)
     body = Body()
+    if shape.limit is not None:
+        body.warnings.append(shape.limit)
     try:
-        _walk_fallback(parser.parsebytes(mime_source(head, raw)), body, "text/plain")
-    except RecursionError:
-        body.warnings.append("mime_too_deep")
+        _walk_fallback(parser.parsebytes(mime_source(head, raw, shape.cut)), body, "text/plain")
+    except RecursionError:  # the stdlib saw deeper nesting than the limit allows where we saw none
+        body.warnings.append("limit_nesting")
     return body
 
 
@@ -71,6 +83,6 @@ def _walk_fallback(msg: _OpaqueMessage, body: Body, default_type: str) -> None:
 
 
 def parse_fallback(raw: bytes) -> ParsedMessage:
-    """The fallback path alone, for comparing the two on the same messages."""
+    """The fallback path alone, for comparing the walkers on the same messages."""
     head = read_head(raw)
-    return assemble(head, fallback_body(head, raw), len(raw), "fallback")
+    return assemble(head, fallback_body(head, raw, measure(head, raw)), len(raw), "fallback")

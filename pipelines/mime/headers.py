@@ -7,10 +7,12 @@ at all. `header_fields` also splits the header lines of a part for the streaming
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
 from pipelines.mime.charsets import decode_8bit
+from pipelines.mime.limits import HEADER_FIELD_LIMIT
 from pipelines.mime.message import MimeParseError
 
 HEADER_BLOCK_CAP = 4 * 1024 * 1024
@@ -92,8 +94,10 @@ def read_head(raw: bytes, complete: bool = True) -> Head:
 
     `raw` is the whole message, or (`complete=False`) the first bytes of a streamed one.
     """
-    if not raw or raw.isspace():
-        raise MimeParseError("empty object" if not raw else "empty object (only whitespace)")
+    if not raw:
+        raise MimeParseError("empty object", "empty_object")
+    if raw.isspace():
+        raise MimeParseError("empty object (only whitespace)")
     warnings: list[str] = []
     first_line = raw.find(b"\n") + 1 if raw.startswith(b"From ") else 0  # mbox separator line
     start, found = first_line, False
@@ -125,9 +129,10 @@ def read_head(raw: bytes, complete: bool = True) -> Head:
         warnings.append("header_separator_missing")
 
     text = decode_header_bytes(raw[start:end], warnings)
-    fields = header_fields(text, warnings)
+    fields = header_fields(text, warnings, limit=HEADER_FIELD_LIMIT)
     if not fields and not any(
-        name.lower() in _MAIL_HEADERS or name.lower().startswith("x-") for name, _ in _FIELD.findall(text)
+        (name := m.group(1).lower()) in _MAIL_HEADERS or name.startswith("x-")
+        for m in itertools.islice(_FIELD.finditer(text), HEADER_FIELD_LIMIT)
     ):
         raise _not_mail(raw, "no mail headers (From, To, Subject, Date, Received, ...) in its header block")
     return Head(fields, body_start, warnings)
@@ -152,10 +157,17 @@ def decode_header_bytes(block: bytes, warnings: list[str]) -> str:
         return "\n".join(decode_8bit(line) for line in block.split(b"\n"))
 
 
-def header_fields(text: str, warnings: list[str], wanted: frozenset[str] = _WANTED) -> dict[str, list[str]]:
-    """Unfolded values of the wanted headers by lower-case name, in order of appearance."""
+def header_fields(
+    text: str, warnings: list[str], wanted: frozenset[str] = _WANTED, limit: int | None = None
+) -> dict[str, list[str]]:
+    """Unfolded values of the wanted headers by lower-case name, in order of appearance; with `limit`,
+    only the first `limit` fields are read (``limit_header_fields`` when there are more)."""
     fields: dict[str, list[str]] = {}
-    for name, value in _FIELD.findall(text):
+    for count, match in enumerate(_FIELD.finditer(text)):
+        if limit is not None and count >= limit:
+            warnings.append("limit_header_fields")
+            break
+        name, value = match.groups()
         key = name.lower()
         if key in wanted:
             if "\n" in value:
@@ -199,11 +211,14 @@ _QUOTED_PAIR = re.compile(r"\\(.)")
 def unquote(quoted: str) -> str:
     """The content of a quoted string (its opening quote included): quoted pairs undone, a missing
     closing quote tolerated."""
-    return _QUOTED_PAIR.sub(r"\1", quoted[1:-1] if quoted.endswith('"') and len(quoted) > 1 else quoted[1:])
+    content = quoted[1:-1] if quoted.endswith('"') and len(quoted) > 1 else quoted[1:]
+    return _QUOTED_PAIR.sub(r"\1", content) if "\\" in content else content
 
 
-def mime_source(head: Head, raw: bytes) -> bytes:
-    """The top-level Content-* headers and the body: all a MIME parser needs to see."""
+def mime_source(head: Head, raw: bytes, body_end: int | None = None) -> bytes:
+    """The top-level Content-* headers and the body (its first `body_end` bytes when given): all a MIME
+    parser needs to see."""
     lines = [f"{name}: {values[0]}\r\n" for name in MIME_HEADERS if (values := head.fields.get(name))]
     prefix = "".join(lines).encode("utf-8", "surrogateescape")
-    return prefix + b"\r\n" + raw[head.body_start or 0 :]
+    start = head.body_start or 0
+    return prefix + b"\r\n" + raw[start : None if body_end is None else start + body_end]

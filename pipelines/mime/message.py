@@ -15,7 +15,29 @@ CHUNK_BYTES = 256 * 1024
 
 
 class MimeParseError(Exception):
-    """The bytes are not a mail message we can use at all (empty, binary, no header block)."""
+    """The bytes are not a mail message we can use at all (empty, binary, no header block).
+
+    `reason` is the quarantine reason: ``empty_object`` or ``not_mail``."""
+
+    def __init__(self, message: str, reason: str = "not_mail") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), (str(self), self.reason)  # keeps the reason across processes
+
+
+class MimeLimitError(MimeParseError):
+    """The object is beyond a limit past which nothing useful can be kept (see `pipelines.mime.limits`).
+
+    `reason` names the limit (``too_large``), `limit` is its value."""
+
+    def __init__(self, message: str, reason: str, limit: int) -> None:
+        super().__init__(message, reason)
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        return type(self), (str(self), self.reason, self.limit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +125,16 @@ class ParsedMessage:
     parser: str
     """Which path parsed it: 'fast', 'fallback' or 'stream'."""
     warnings: list[str]
-    """Sorted, distinct machine-readable flags of what was repaired or missing: address_unparseable,
+    """Sorted, distinct machine-readable flags of what was repaired, missing or cut: address_unparseable,
     bad_base64, body_truncated, charset_unknown, date_invalid, date_missing, header_8bit,
-    header_garbage, header_separator_missing, header_truncated, html_unconvertible, mime_too_deep,
-    multipart_boundary_missing, multipart_unterminated."""
+    header_garbage, header_separator_missing, header_truncated, html_truncated, html_unconvertible,
+    multipart_boundary_missing, multipart_unterminated, and the structural limits of
+    `pipelines.mime.limits` (limit_header_fields, limit_html_nesting, limit_line_length, limit_nesting,
+    limit_part_header_lines, limit_part_header_size, limit_parts)."""
+    html: str | None = None
+    """The HTML part a mail client would show (the first text/html body part), decoded to text with its
+    line breaks as LF, at most `pipelines.mime.body.HTML_CAP` characters (``html_truncated`` when cut);
+    None when the message has no HTML part."""
 
     @property
     def chunk_count(self) -> int:

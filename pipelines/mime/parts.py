@@ -17,8 +17,13 @@ PLAIN, HTML, ATTACHMENT, IGNORED = range(4)
 _PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"?|[^;]*)')
 
 
+_PARAMETERS_READ = frozenset(("charset", "boundary", "name", "filename"))
+"""The parameters `read_part` uses; the others are skipped unread (a header may hold thousands)."""
+
+
 def _params(value: str) -> tuple[str, dict[str, str]]:
-    """`token; a=1; b*=utf-8''x%C3%B1` -> ('token', {...}) with RFC 2231 values decoded."""
+    """`token; name=1; filename*=utf-8''x%C3%B1` -> ('token', {...}): the parameters of
+    `_PARAMETERS_READ`, RFC 2231 values decoded."""
     main, _, rest = value.partition(";")
     params: dict[str, str] = {}
     if not rest:
@@ -26,6 +31,8 @@ def _params(value: str) -> tuple[str, dict[str, str]]:
     extended: dict[str, list[tuple[int, bool, str]]] = {}
     for name, raw in _PARAM.findall(";" + rest):
         name = name.lower()
+        if name.partition("*")[0] not in _PARAMETERS_READ:
+            continue
         raw = raw.strip()
         if raw.startswith('"'):
             raw = unquote(raw)
@@ -33,7 +40,8 @@ def _params(value: str) -> tuple[str, dict[str, str]]:
             base, _, section = name.partition("*")
             encoded = section.endswith("*") or section == ""
             number = section.rstrip("*")
-            extended.setdefault(base, []).append((int(number) if number.isdigit() else 0, encoded, raw))
+            index = int(number) if number.isascii() and number.isdigit() and len(number) <= 6 else 0
+            extended.setdefault(base, []).append((index, encoded, raw))
         else:
             params.setdefault(name, raw)
     for base, sections in extended.items():
@@ -80,28 +88,34 @@ class Part(NamedTuple):
         return Part("text/plain", self.charset, None, None, None, None, self.encoding, PLAIN)
 
 
+_CACHED_VALUES_MAX = 1024
+"""Characters of Content-* values read through the cache at most; longer ones are read each time, so the
+cache never holds more than about a megabyte."""
+
+
 def read_part(headers: dict[str, str], default_type: str, warnings: list[str]) -> Part:
     """Read a part's Content-* headers (`headers`: lower-case name -> first value, unfolded)."""
-    part, part_warnings = _cached_part(
+    values = (
         headers.get("content-type"),
         headers.get("content-disposition"),
         headers.get("content-id"),
         headers.get("content-transfer-encoding"),
-        default_type,
     )
+    if sum(len(value) for value in values if value) <= _CACHED_VALUES_MAX:
+        part, part_warnings = _cached_part(*values, default_type)
+    else:
+        part, part_warnings = _read_part(*values, default_type)
     warnings.extend(part_warnings)
     return part
 
 
-@functools.lru_cache(maxsize=1024)
-def _cached_part(
+def _read_part(
     content_type: str | None,
     disposition_value: str | None,
     content_id: str | None,
     encoding: str | None,
     default_type: str,
 ) -> tuple[Part, tuple[str, ...]]:
-    """Most parts repeat the same few header values, so their reading is cached."""
     warnings: list[str] = []
     ctype, params = _params(content_type or "")
     if ctype.count("/") != 1 or " " in ctype:
@@ -124,7 +138,7 @@ def _cached_part(
     part = Part(
         content_type=ctype,
         charset=params.get("charset"),
-        boundary=params.get("boundary"),
+        boundary=(params.get("boundary") or "").rstrip() or None,  # as the stdlib reads it
         filename=filename,
         disposition=disposition,
         content_id=content_id,
@@ -132,3 +146,7 @@ def _cached_part(
         kind=kind,
     )
     return part, tuple(warnings)
+
+
+_cached_part = functools.lru_cache(maxsize=1024)(_read_part)
+"""Most parts repeat the same few header values, so their reading is cached."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from pipelines.mime.addresses import ADDR_SPEC, dedup, normalize_spec
+from pipelines.mime.addresses import dedup, find_specs, normalize_spec
 from pipelines.mime.dates import parse_date
 from pipelines.mime.headers import first_value
 from pipelines.mime.message import SesReceipt
@@ -50,7 +50,7 @@ def ses_receipt(fields: dict[str, list[str]]) -> SesReceipt:
             ses.smtp_id = smtp_id.group(1)
         rcpts = _FOR.search(head, smtp_id.end() if smtp_id else by.end())
         if rcpts:
-            found = (normalize_spec(a) for a in ADDR_SPEC.findall(rcpts.group(1)))
+            found = (normalize_spec(a) for a in find_specs(rcpts.group(1)))
             ses.envelope_recipients = dedup([a for a in found if a])
         ses.received_at = parse_date(date) if head else None
         break

@@ -7,7 +7,7 @@ The fallback walker decodes with these (fast-mail-parser decodes the fast path t
 from __future__ import annotations
 
 import binascii
-import re
+from collections.abc import Callable
 
 B64_WHITESPACE = b" \t\r\n\x0b\x0c"
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -43,18 +43,98 @@ def b64_tail(alphabet_only: bytes) -> bytes:
     return binascii.a2b_base64(alphabet_only)
 
 
-_QP_TRAILING_SPACE = re.compile(rb"[ \t]+$", re.MULTILINE)
+_QP_PIECE_MAX = 64 * 1024
+"""Bytes of an unfinished line a `QuotedPrintable` decoder holds before decoding its safe start."""
+
+
+class QuotedPrintable:
+    """Incremental quoted-printable decoding, as fast-mail-parser decodes it: trailing spaces of a line
+    dropped, soft breaks joined, hard line breaks written as CRLF (the canonical form).
+
+    `feed` takes the body in pieces cut anywhere and `close` ends it; the output does not depend on where
+    the pieces were cut. Work and memory are linear in the input, an endless line included."""
+
+    __slots__ = ("line", "out", "pending_break", "text_end")
+
+    def __init__(self, out: Callable[[bytes], object]) -> None:
+        self.out = out
+        self.line = bytearray()
+        """The unfinished last line."""
+        self.text_end = 0
+        """Length of `line` without its trailing blanks and CRs (dropped if the line ends after them)."""
+        self.pending_break = False
+        """A hard line break whose CRLF is written when more text follows."""
+
+    def feed(self, data: bytes) -> None:
+        last = data.rfind(b"\n")
+        if last < 0:
+            start = len(self.line)
+            self.line += data
+            text = len(data.rstrip(b" \t\r"))
+            if text:
+                self.text_end = start + text
+            if len(self.line) > _QP_PIECE_MAX:
+                self._decode_safe_start()
+            return
+        lines = bytes(self.line) + data[:last] if self.line else data[:last]
+        self.line = bytearray(data[last + 1 :])
+        self.text_end = len(self.line.rstrip(b" \t\r"))
+        out = self.out
+        for line in lines.split(b"\n"):
+            if self.pending_break:
+                out(b"\r\n")
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            line = line.rstrip(b" \t")
+            if line.endswith(b"="):
+                out(binascii.a2b_qp(line[:-1]))
+                self.pending_break = False
+            else:
+                out(binascii.a2b_qp(line))
+                self.pending_break = True
+
+    def _decode_safe_start(self) -> None:
+        """Decode the start of an over-long unfinished line: all but its trailing blanks (dropped if the
+        line ends after them) and a trailing '=' or '=X' (a soft break or an escape cut in two)."""
+        keep = self.text_end
+        escape = self.line.rfind(b"=", max(0, keep - 2), keep)
+        if escape >= 0:
+            keep = escape
+        if keep:
+            if self.pending_break:
+                self.out(b"\r\n")
+                self.pending_break = False
+            self.out(binascii.a2b_qp(bytes(self.line[:keep])))
+            del self.line[:keep]
+            self.text_end -= keep
+
+    def close(self, drop_eol: bool = False) -> None:
+        """End the body; `drop_eol`: its last line break belongs to a boundary and is not text."""
+        line = bytes(self.line)
+        self.line = bytearray()
+        self.text_end = 0
+        if line:
+            if self.pending_break:
+                self.out(b"\r\n")
+            eol = line.endswith(b"\r")  # a body cut between CR and LF
+            line = (line[:-1] if eol else line).rstrip(b" \t")
+            if line.endswith(b"="):
+                self.out(binascii.a2b_qp(line[:-1]))
+                self.pending_break = False
+            else:
+                self.out(binascii.a2b_qp(line))
+                self.pending_break = eol
+        if self.pending_break and not drop_eol:
+            self.out(b"\r\n")
+        self.pending_break = False
 
 
 def _qp_decode(data: bytes) -> bytes:
-    """Quoted-printable as fast-mail-parser decodes it: trailing spaces dropped, soft breaks
-    joined, hard line breaks written as CRLF (the canonical form)."""
-    lines = _QP_TRAILING_SPACE.sub(b"", data.replace(b"\r\n", b"\n")).split(b"\n")
-    out = []
-    for line in lines[:-1]:
-        out.append(binascii.a2b_qp(line[:-1]) if line.endswith(b"=") else binascii.a2b_qp(line) + b"\r\n")
-    last = lines[-1]
-    out.append(binascii.a2b_qp(last[:-1] if last.endswith(b"=") else last))
+    """A whole quoted-printable body."""
+    out: list[bytes] = []
+    decoder = QuotedPrintable(out.append)
+    decoder.feed(data)
+    decoder.close()
     return b"".join(out)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipelines.mime.charsets import decode_bytes, valid_text
 from pipelines.mime.message import ParsedMessage
 from pipelines.mime.parse import parse_message
 from tests.mime.messages import PORTUGUESE, SPANISH, mail
@@ -55,3 +56,25 @@ def test_unknown_charset_in_body_and_subject() -> None:
     assert m.subject == "café"
     assert m.text_body == "café \ufffd\n"
     assert m.warnings == ["charset_unknown"]
+
+
+NOT_TEXT_CODECS = ["unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined", "base64", "hex", "rot13"]
+
+
+@pytest.mark.parametrize("charset", NOT_TEXT_CODECS)
+def test_codecs_that_are_not_text_are_unknown_charsets(charset: str) -> None:
+    raw = mail(
+        f"Subject: =?{charset}?Q?=5Cud83d_caf=C3=A9?=\nContent-Type: text/plain; charset={charset}",
+        b"\\ud83d caf\xc3\xa9 \\x00\r\n",
+        subject=None,
+    )
+    m = parse_message(raw)
+    assert m.subject == "\\ud83d café"  # read as UTF-8, never as escapes
+    assert m.text_body == "\\ud83d café \\x00\n"
+    assert m.warnings == ["charset_unknown"]
+
+
+def test_lone_surrogates_never_leave_the_decoder() -> None:
+    assert valid_text("a\ud83db\udc00") == "a\ufffdb\ufffd"
+    assert valid_text("a\U0001f600") == "a\U0001f600"
+    assert decode_bytes(b"+2D3-", "utf-7", []).encode("utf-8")
