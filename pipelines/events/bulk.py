@@ -1,28 +1,39 @@
 """Firehose event lines → `events` rows in DuckDB, many files at once.
 
 The rules are those of `pipelines.events.normalize` (the reference, and the path for every other shape);
-this is the same normalization written as one SQL statement over a batch of decompressed files, so
-the JSON parsing, fingerprinting and recipient fan-out run in DuckDB's vectorized engine instead of
-per line in Python. A line takes this path only when it is an event-publishing record
-(`eventType` one of the ten types, a string `mail.messageId`, its detail an object or absent) whose
-timestamps parse; every other line (SNS envelopes, identity notifications, bad JSON, bad required
-fields) is handed back for `events.parse_lines`, which gives those their rows or reasons. Tenant
-attribution and open/click classification call the same Python functions as the reference, once
-per distinct input rather than once per line.
+this is the same normalization written as one SQL statement over a batch of lines, so the field
+extraction and recipient fan-out run in DuckDB's vectorized engine instead of per line in Python.
+A line takes this path only when it is an event-publishing record (`eventType` one of the ten
+types, a string `mail.messageId`, its detail an object or absent) whose timestamps have SES's shape
+(BULK_TIMESTAMP_PATTERN); every other line (SNS envelopes, identity notifications, bad JSON, bad
+required fields, odd timestamps) is handed back for `events.parse_lines`, which gives those their
+rows or reasons. Tenant attribution and open/click classification call the same Python functions as
+the reference, once per distinct input rather than once per line.
+
+DuckDB never parses a line as delivered: `BulkLines` has orjson (the reference's parser) read each
+line and hands DuckDB orjson's re-serialization of the part of it the bulk path reads
+(`bulk_document`: the fields of EVENT_STRUCTURE, the event's detail under one key). DuckDB's own
+JSON reader is more lenient (NaN, Infinity, 1e400, trailing commas, any depth) and reads duplicate
+keys and integers beyond 64 bits differently; reading orjson's output, DuckDB sees exactly the values
+the reference sees, and a line orjson refuses goes to the reference, which gives the reason. Leaving
+out what is not read (most of a line is `mail.headers`) also spares DuckDB most of the parsing. The
+fingerprint is still md5 of the line as delivered.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import duckdb
+import orjson
 import pyarrow as pa
 
+from pipelines.events.lines import LINE_WHITESPACE, MAX_LINE_BYTES
 from pipelines.events.normalize import (
     APPLE_PROXY_NETWORK,
     DETAIL_KEYS,
     EVENT_TYPES,
-    LINE_WHITESPACE,
     SCANNER_AGENT_MARKERS,
     SCANNER_NETWORKS,
     TENANT_TAGS,
@@ -44,13 +55,15 @@ EVENT_STRUCTURE = {
     },
     **{key: "JSON" for key in DETAIL_KEYS.values()},
 }  # fmt: skip
-"""How json_transform reads a line. Fields whose type decides whether the line is usable stay JSON
-text to be checked: the message id must be a string and the event's detail an object."""
-_STRUCTURE_TEXT = json.dumps(EVENT_STRUCTURE)
-_DETAIL_TEXT = json.dumps(DETAIL_STRUCTURE)
+"""The fields of a line the bulk path reads, as json_transform types (each detail key holds an
+object of DETAIL_STRUCTURE). The message id stays JSON text, to be checked to be a string."""
+BULK_STRUCTURE = {
+    "eventType": "VARCHAR", "Type": "VARCHAR", "mail": EVENT_STRUCTURE["mail"], "detail": DETAIL_STRUCTURE,
+}  # fmt: skip
+"""How json_transform reads a `bulk_document`."""
+_STRUCTURE_TEXT = json.dumps(BULK_STRUCTURE)
 
 _TYPE_LIST = ", ".join(f"'{t}'" for t in EVENT_TYPES)
-_DETAIL_CASE = " ".join(f"when '{t}' then e.\"{k}\"" for t, k in DETAIL_KEYS.items())
 _NO_RECIPIENT = "{emailAddress: null::varchar, diagnosticCode: null::varchar}"
 _ONLY_DESTINATION = (
     "[{emailAddress: if(len(e.mail.destination) = 1, e.mail.destination[1], null), diagnosticCode: null::varchar}]"
@@ -66,6 +79,24 @@ create or replace temp macro ipv4_number(ip) as (
     end)
 """
 """An IPv4 address as a number, null for anything `ipaddress.IPv4Address` would not accept."""
+
+UNSURE_TEXT_PATTERN = r"(^|\x1f)([[{]|-?[0-9]+([.][0-9]+([eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+)(\x1f|$))"
+"""Over the fields read as text, joined by \\x1f: one that holds a list, an object or a fractional
+number. DuckDB writes those back as text in its own way (`[1e21]`, `1e-05`, `\\u001F`) where the
+reference writes orjson's (`[1e+21]`, `0.00001`, `\\u001f`), so such a line goes to the reference. A
+string that only looks like one goes there too, which costs nothing but time; SES sends neither."""
+UNSURE_JSON_PATTERN = r"(^|[:,\[])-?[0-9]+[.eE]|\\u00[01][A-F]"
+"""In a field kept as JSON text (`linkTags`): a fractional number or an escaped control character,
+which DuckDB and orjson write differently."""
+
+BULK_TIMESTAMP_PATTERN = (
+    "[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    "([.][0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+)
+"""Timestamps the bulk path reads itself: SES's ISO 8601 shape (`2026-01-01T12:00:00.000Z`), years
+1000-2999, which DuckDB's cast and the reference's `datetime.fromisoformat` read alike. DuckDB also
+takes forms the reference refuses (`2026-1-1`, hour 24, year 0, offsets of 99 hours), so any other
+shape goes to the reference."""
 
 
 def _in_network(number: str, network: object) -> str:
@@ -89,25 +120,40 @@ def agent_class_sql(event_type: str, ip: str, user_agent: str) -> str:
         else 'human' end"""
 
 
+def _bulk_time(field: str) -> str:
+    """A timestamp field as timestamptz when it has BULK_TIMESTAMP_PATTERN's shape, else null."""
+    return f"case when regexp_full_match({field}, '{BULK_TIMESTAMP_PATTERN}') then try_cast({field} as timestamptz) end"
+
+
+_TEXT_SCALARS = [
+    "e.mail.source", "d.bounceType", "d.bounceSubType", "d.complaintFeedbackType", "d.delayType", "d.link",
+    "d.ipAddress", "d.userAgent", "d.feedbackId",
+    *(f"e.mail.tags['{tag}'][1]" for tag in (*TENANT_TAGS, "ses:configuration-set", "ses:from-domain")),
+]  # fmt: skip
+_TEXT_LISTS = [
+    "e.mail.destination", 'e.mail.commonHeaders."from"', "d.recipients",
+    *(f"list_transform(d.{key}, lambda r: concat_ws(chr(31), r.emailAddress, r.diagnosticCode))"
+      for key in ("bouncedRecipients", "complainedRecipients", "delayedRecipients")),
+]  # fmt: skip
+_TEXT_FIELDS = [*_TEXT_SCALARS, *(f"array_to_string({field}, chr(31))" for field in _TEXT_LISTS)]
+"""The fields read as text that a row shows or is attributed by (the lists' items joined by \\x1f)."""
+
 FAST_SQL = f"""
 create or replace temp table _fast as
 with parsed as materialized (
-    select source_key, line_number, md5(text) as fingerprint, json_transform(text, '{_STRUCTURE_TEXT}') as e
+    select row, source_key, line_number, fingerprint, json_transform(text, '{_STRUCTURE_TEXT}') as e
     from _lines
-    where text <> '' and json_valid(text)
+    where text is not null
 ), usable as (
-    select *, case e.eventType {_DETAIL_CASE} end as detail
+    select *, e.detail as d
     from parsed
     where e.eventType in ({_TYPE_LIST}) and e.Type is distinct from 'Notification' and left(e.mail.messageId, 1) = '"'
-), detailed as materialized (
-    select *, json_transform(coalesce(detail, '{{}}'), '{_DETAIL_TEXT}') as d
-    from usable
-    where detail is null or left(detail, 1) = '{{'
 ), timed as (
-    select *, try_cast(d.timestamp as timestamptz) as detail_at, try_cast(e.mail.timestamp as timestamptz) as sent_at
-    from detailed
+    select *, {_bulk_time("d.timestamp")} as detail_at, {_bulk_time("e.mail.timestamp")} as sent_at
+    from usable
 )
 select
+    row,
     source_key,
     line_number,
     fingerprint,
@@ -147,15 +193,15 @@ select
 from timed
 where (d.timestamp is null or detail_at is not null) and (e.mail.timestamp is null or sent_at is not null)
   and coalesce(detail_at, sent_at) is not null
+  and not regexp_matches(concat_ws(chr(31), {", ".join(_TEXT_FIELDS)}), '{UNSURE_TEXT_PATTERN}')
+  and not coalesce(regexp_matches(d.linkTags::varchar, '{UNSURE_JSON_PATTERN}'), false)
 """
 """The batch's lines that are events of the common shape, one row per event, recipients as a list."""
 
 LEFTOVER_SQL = """
-select source_key, line_number, text from _lines
-anti join _fast f using (source_key, line_number)
-where text <> ''
-order by source_key, line_number
+select row from _lines anti join _fast using (row) order by row
 """
+"""The lines the bulk path did not take, for the reference (by row of `BulkLines.table()`)."""
 
 ROWS_SQL = """
 with fanned as (select *, unnest(recipients) as rcpt from _fast)
@@ -174,18 +220,107 @@ left join _attribution a on a.attribution_key = f.attribution_key
 """One row per event × recipient, in the `events` schema plus the partition day."""
 
 
+def bulk_document(record: object) -> dict | None:
+    """The part of a parsed line the bulk path reads: `eventType`, `Type`, the fields of `mail` in
+    EVENT_STRUCTURE, and the event's detail (`delivery`, `open`, …; small, so whole) under `detail`.
+    None when the bulk path cannot take the line: not an event-publishing record of one of the ten
+    types, or a detail that is not an object (the reference says why)."""
+    if not isinstance(record, dict):
+        return None
+    event_type = record.get("eventType")
+    if not isinstance(event_type, str) or event_type not in DETAIL_KEYS:
+        return None
+    detail = record.get(DETAIL_KEYS[event_type])
+    if detail is not None and not isinstance(detail, dict):
+        return None
+    return {
+        "eventType": event_type,
+        "Type": record.get("Type"),
+        "mail": _projected(record.get("mail"), EVENT_STRUCTURE["mail"]),
+        "detail": detail,
+    }
+
+
+def _projected(value: object, structure: dict) -> object:
+    """An object `value` with only the keys of `structure` (and so on for the objects inside it);
+    anything else as it is."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        key: _projected(value[key], inner) if isinstance(inner, dict) else value[key]
+        for key, inner in structure.items()
+        if key in value
+    }
+
+
+class BulkLines:
+    """Numbered lines of one or more files, collected for `normalize_batch`. `table()` holds, per line:
+    row (its index), source_key, line_number, text (orjson's serialization of its `bulk_document`, what
+    DuckDB parses; null when orjson refuses the line, the bulk path cannot take it, or the text would
+    be over MAX_LINE_BYTES) and fingerprint (md5 of the line as delivered, where there is a text). The
+    lines as delivered stay here, for the ones DuckDB leaves to the reference."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.numbers: list[int] = []
+        self.lines: list[bytes] = []
+        self.fingerprints: list[str | None] = []
+        self.texts: list[bytes | None] = []
+        self.size = 0
+        """Bytes held: the lines and their texts."""
+        self.built: pa.Table | None = None
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def add(self, key: str, number: int, line: bytes) -> None:
+        """Add one non-blank line of file `key`."""
+        try:
+            document = bulk_document(orjson.loads(line.strip(LINE_WHITESPACE)))
+            text = None if document is None else orjson.dumps(document)
+        except (ValueError, TypeError):  # not JSON to orjson, or nested too deep to write back
+            text = None
+        if text is not None and len(text) > MAX_LINE_BYTES:
+            text = None
+        self.keys.append(key)
+        self.numbers.append(number)
+        self.lines.append(line)
+        self.fingerprints.append(None if text is None else hashlib.md5(line).hexdigest())
+        self.texts.append(text)
+        self.size += len(line) + (0 if text is None else len(text))
+        self.built = None
+
+    def table(self) -> pa.Table:
+        """The lines as an Arrow table (built once, until a line is added)."""
+        if self.built is None:
+            self.built = pa.table(
+                {
+                    "row": pa.array(range(len(self.numbers)), pa.int64()),
+                    "source_key": pa.array(self.keys, pa.string()),
+                    "line_number": pa.array(self.numbers, pa.int64()),
+                    "fingerprint": pa.array(self.fingerprints, pa.string()),
+                    "text": pa.array(self.texts, pa.binary()).view(pa.string()),  # orjson writes only UTF-8
+                }
+            )
+        return self.built
+
+    def numbered(self, rows: list[int]) -> list[tuple[str, int, bytes]]:
+        """(source key, line number, line as delivered) of the lines at `rows`."""
+        return [(self.keys[row], self.numbers[row], self.lines[row]) for row in rows]
+
+
 def normalize_batch(
-    con: duckdb.DuckDBPyConnection, lines: pa.Table, registry: TenantRegistry | None, target: str
+    con: duckdb.DuckDBPyConnection, lines: BulkLines, registry: TenantRegistry | None, target: str
 ) -> list[tuple[str, int, bytes]]:
-    """Append the rows of the common-shape lines among `lines` (source_key, line_number, text) to
-    table `target` (columns as ROWS_SQL); return the (key, line number, text) of the other
-    non-blank lines, for the Python path."""
+    """Append the rows of the common-shape lines among `lines` to table `target` (columns as
+    ROWS_SQL); return the (key, line number, line as delivered) of the other lines, in the order
+    they were added, for the reference."""
     con.execute("set TimeZone = 'UTC'")
     con.execute(IPV4_NUMBER_MACRO)
-    con.register("_lines", lines)
+    con.register("_lines", lines.table())
     try:
         con.execute(FAST_SQL)
-        leftovers = [(key, number, text.encode()) for key, number, text in con.execute(LEFTOVER_SQL).fetchall()]
+        leftovers = lines.numbered([row for (row,) in con.execute(LEFTOVER_SQL).fetchall()])
     finally:
         con.unregister("_lines")
     con.register("_attribution", _attribution_table(con, registry))
@@ -194,30 +329,7 @@ def normalize_batch(
     finally:
         con.unregister("_attribution")
         con.execute("drop table _fast")
-    return [(key, number, text) for key, number, text in leftovers if text.strip(LINE_WHITESPACE)]
-
-
-def split_lines(files: list[tuple[str, bytes]]) -> tuple[pa.Table, list[str]]:
-    """The lines of decompressed files as a (source_key, line_number, text) table for
-    `normalize_batch`, and the keys of the files that are not UTF-8 (for the Python path, whole)."""
-    keys, numbers, texts, undecoded = [], [], [], []
-    for key, data in files:
-        parts = data.split(b"\n")
-        try:
-            column = pa.array(parts, pa.binary()).cast(pa.string())
-        except pa.ArrowInvalid:
-            undecoded.append(key)
-            continue
-        texts.append(column)
-        keys.append(pa.repeat(pa.scalar(key, pa.string()), len(parts)))
-        numbers.append(pa.array(range(1, len(parts) + 1), pa.int64()))
-    if not texts:
-        empty = pa.table({"source_key": pa.array([], pa.string()), "line_number": pa.array([], pa.int64()),
-                          "text": pa.array([], pa.string())})  # fmt: skip
-        return empty, undecoded
-    table = pa.table({"source_key": pa.concat_arrays(keys), "line_number": pa.concat_arrays(numbers),
-                      "text": pa.concat_arrays(texts)})  # fmt: skip
-    return table, undecoded
+    return leftovers
 
 
 def _attribution_table(con: duckdb.DuckDBPyConnection, registry: TenantRegistry | None) -> pa.Table:

@@ -6,20 +6,40 @@ event-date partitions they touch: existing rows of those days plus the new ones,
 depend on the order files were read in, incremental runs and a full rebuild give the same lake.
 Bad lines and unattributable events go to `quarantine` (part `events`) with file key and line.
 
-Files are read in batches of about BATCH_BYTES and staged in a DuckDB file on local disk with a
-memory limit, so memory stays bounded however many files a rebuild reads; the dedupe runs there
-and the partitions are written a few days at a time.
+Files are read as streams in batches of bounded size (`pipelines.events.batches`) and staged in a
+DuckDB file on local disk with a memory limit (STAGING_MEMORY), so memory stays bounded however
+many files a rebuild reads and whatever a file holds; the dedupe runs there and the partitions are
+written a few days at a time.
+
+Nothing one file holds stops the run or the other files. The limits, each a named constant:
+- `lines.MAX_LINE_BYTES` (1 MiB): a longer line is skipped unread and quarantined (`line_too_long`);
+- `lines.MAX_FILE_BYTES` (256 MiB decompressed): a decompression bomb is read that far, and an object
+  listed larger is not fetched at all (`file_too_large`);
+- `lines.READ_CHUNK_BYTES`, `batches.BATCH_BYTES`, `batches.BATCH_LINES`, `batches.FETCH_GROUP_BYTES`,
+  `batches.IN_MEMORY_OBJECT_BYTES`: how much is held at a time;
+- MAX_BAD_LINES_PER_FILE (1,000): a file's first bad lines are quarantined one by one, the rest
+  counted in a single `too_many_bad_lines` row, so a file of garbage cannot flood the quarantine.
+
+A truncated gzip (`truncated_compression`) or one over the size cap keeps the lines read whole before
+the break, which is quarantined at the line in progress. A corrupt gzip (`bad_compression`) gives no
+event: deflate garbles damaged data silently until its CRC is checked, so nothing read from it can
+be trusted, and its one quarantine row stands for the whole file. Lines that are not UTF-8 or not
+JSON, and lines of the wrong shape, are quarantined one by one with their reason. Every such file
+counts as dealt with: it enters the ledger and is not read again. A file whose fetch fails (any
+exception) is quarantined at stage `fetch` (`read_failed`) and left out of the ledger, so the next
+run tries it again; once it is read, that row is replaced by what the file holds. Should DuckDB fail
+on a batch, the reference normalizer takes the batch's lines instead.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
 import itertools
+import logging
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,21 +49,26 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.events.bulk import normalize_batch, split_lines
-from pipelines.events.normalize import BadLine, decompress, iter_lines, parse_lines
+from pipelines.events.batches import LineBatch, read_batches
+from pipelines.events.bulk import normalize_batch
+from pipelines.events.lines import CORRUPT, STREAM_BREAKS, BadLine
+from pipelines.events.normalize import parse_lines
 from pipelines.storage.lake import Lake, to_parquet_bytes
 from pipelines.storage.objects import ObjectInfo, ObjectStore
 from pipelines.storage.schemas import DAY_COLUMN, EVENTS, QUARANTINE, quarantine_row, with_day
 from pipelines.tenants import TenantRegistry
 
+log = logging.getLogger(__name__)
+
 PART = "events"
 LEDGER_KEY = "_ledger/event_files.parquet"
-BATCH_BYTES = 16 * 1024 * 1024
-"""Listed (possibly gzip) bytes of files read and normalized together."""
-FETCH_THREADS = 8
 DAYS_PER_WRITE = 8
 """Event days read back from the staging database and written to the lake at a time."""
 STAGING_MEMORY = "256MB"
+"""DuckDB's memory limit for the staging database; it spills to the scratch folder beyond it."""
+MAX_BAD_LINES_PER_FILE = 1_000
+"""Bad lines of one file quarantined one by one (1,000); the rest are counted in one row. A real
+Firehose file has a handful at most; a file of garbage would otherwise add a row per line."""
 _EVENTS_WITH_DAY = with_day(EVENTS)
 _QUARANTINE_WITH_DAY = with_day(QUARANTINE)
 LEDGER = pa.schema([("key", pa.string()), ("size", pa.int64()), ("processed_at", pa.timestamp("us", tz="UTC"))])
@@ -53,6 +78,10 @@ LEDGER = pa.schema([("key", pa.string()), ("size", pa.int64()), ("processed_at",
 class EventIngestResult:
     files_listed: int = 0
     files_read: int = 0
+    files_failed: int = 0
+    """Files whose fetch failed: quarantined, left out of the ledger and tried again next run."""
+    files_damaged: int = 0
+    """Files read only up to a break (corrupt or truncated gzip, over the size cap)."""
     lines_bad: int = 0
     rows_new: int = 0
     rows_duplicate: int = 0
@@ -94,28 +123,35 @@ def ingest_events(
     result.files_read = len(new_files)
 
     with tempfile.TemporaryDirectory(prefix="seslake-events-") as scratch, _Staging(Path(scratch)) as con:
-        # The next batch is fetched and split while DuckDB normalizes the current one.
+        bad_lines = _BadLines()
+        failed: set[str] = set()
+        # The next batch is fetched, decompressed and split while DuckDB normalizes the current one.
         with ThreadPoolExecutor(max_workers=1) as reader:
-            pending = None
-            for batch in _batches(new_files):
-                upcoming = reader.submit(_read_batch, store, batch)
-                if pending is not None:
-                    _stage_batch(con, registry, pending.result())
-                pending = upcoming
-            if pending is not None:
-                _stage_batch(con, registry, pending.result())
-        _quarantine_unattributed(con, {o.key: o for o in new_files})
-        result.lines_bad = _count(con, "select count(*) from staged_quarantine where stage = 'parse'")
+            batches = read_batches(store, new_files, Path(scratch))
+            upcoming = reader.submit(next, batches, None)
+            while (batch := upcoming.result()) is not None:
+                upcoming = reader.submit(next, batches, None)
+                failed |= _stage_batch(con, registry, batch, bad_lines)
+        _drop_corrupt(con, bad_lines.corrupt)
+        _insert(con, "staged_quarantine", pa.Table.from_pylist(bad_lines.summaries(), schema=_QUARANTINE_WITH_DAY))
+        dealt_with = [o for o in new_files if o.key not in failed]
+        _quarantine_unattributed(con, new_files)
+        result.files_failed = len(failed)
+        result.files_damaged = bad_lines.files_damaged
+        listed = "select count(*) from staged_quarantine where stage = 'parse' and reason <> 'too_many_bad_lines'"
+        result.lines_bad = _count(con, listed) + bad_lines.not_listed
         result.unattributed = _count(con, "select count(*) from staged_quarantine where stage = 'attribute'")
         new_rows = _count(con, "select count(*) from staged_events")
         event_days = _days(con, "staged_events")
-        quarantine_days = _days(con, "staged_quarantine")
+        # The arrival days of the files read: a row left by an earlier failed fetch of one of them goes.
+        quarantine_days = _days(con, "staged_quarantine") | {o.day for o in dealt_with}
         if full_rebuild:  # also empty the days whose files no longer hold any event
             event_days |= lake.partition_days("events", PART)
             quarantine_days |= lake.partition_days("quarantine", PART)
         else:
             _stage_existing(con, lake, "events", "staged_events", event_days)
             _stage_existing(con, lake, "quarantine", "staged_quarantine", quarantine_days)
+        _forget_failed_fetches(con, dealt_with)
         merged_rows = _count(con, "select count(*) from staged_events")
         _dedupe(con, "staged_events", ["fingerprint", "recipient"])
         _dedupe(con, "staged_quarantine", ["source_key", "line_number"])
@@ -136,7 +172,7 @@ def ingest_events(
         return result
     now = datetime.now(UTC)
     kept = {} if full_rebuild else ledger
-    kept.update({o.key: o.size for o in new_files})
+    kept.update({o.key: o.size for o in dealt_with})
     ledger_rows = [{"key": k, "size": s, "processed_at": now} for k, s in sorted(kept.items())]
     lake.store.put(LEDGER_KEY, to_parquet_bytes(pa.Table.from_pylist(ledger_rows, schema=LEDGER)))
     result.seconds = time.perf_counter() - started
@@ -162,86 +198,129 @@ class _Staging:
         self.con.close()
 
 
-def _batches(files: list[ObjectInfo]) -> Iterator[list[ObjectInfo]]:
-    batch: list[ObjectInfo] = []
-    size = 0
-    for info in files:
-        batch.append(info)
-        size += info.size
-        if size >= BATCH_BYTES:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
+class _BadLines:
+    """Quarantine rows for the bad lines of the run's files: the first MAX_BAD_LINES_PER_FILE of a
+    file (in line order) one by one, the rest of that file's counted into one `too_many_bad_lines` row;
+    and the files found corrupt, whose lines are all to be dropped."""
+
+    def __init__(self) -> None:
+        self.listed: Counter = Counter()
+        self.over: dict[str, tuple[ObjectInfo, list[int], Counter]] = {}
+        """Per file over the cap: its info, the first and last line not listed, and their reasons."""
+        self.corrupt: set[str] = set()
+        self.files_damaged = 0
+
+    @property
+    def not_listed(self) -> int:
+        """Bad lines counted in `too_many_bad_lines` rows rather than listed."""
+        return sum(sum(reasons.values()) for key, (_, _, reasons) in self.over.items() if key not in self.corrupt)
+
+    def rows(self, info: ObjectInfo, bad: Iterable[BadLine]) -> list[dict]:
+        """Quarantine rows for `bad`, lines of `info` met after any given before."""
+        rows = []
+        for line in bad:
+            self.files_damaged += line.reason in STREAM_BREAKS
+            if line.reason == CORRUPT:  # always listed: it stands for the whole file
+                self.corrupt.add(info.key)
+            elif self.listed[info.key] < MAX_BAD_LINES_PER_FILE:
+                self.listed[info.key] += 1
+            else:
+                self._count(info, line)
+                continue
+            rows.append(quarantine_row(PART, info, "parse", line.reason, line.error, line.line_number))
+        return rows
+
+    def _count(self, info: ObjectInfo, line: BadLine) -> None:
+        _, span, reasons = self.over.setdefault(info.key, (info, [line.line_number, line.line_number], Counter()))
+        span[1] = line.line_number
+        reasons[line.reason] += 1
+
+    def summaries(self) -> list[dict]:
+        """One row per file over the cap (and not corrupt), at its first bad line not listed."""
+        rows = []
+        for key, (info, (first, last), reasons) in self.over.items():
+            if key in self.corrupt:
+                continue
+            counts = ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
+            error = (f"{sum(reasons.values())} more bad lines, lines {first} to {last}, not listed one by one "
+                     f"(over {MAX_BAD_LINES_PER_FILE} in this file): {counts}")  # fmt: skip
+            rows.append(quarantine_row(PART, info, "parse", "too_many_bad_lines", error, first))
+        return rows
 
 
-def _fetch(store: ObjectStore, info: ObjectInfo) -> bytes | BadLine:
-    """The object's decompressed bytes, or the reason it cannot be read as one."""
-    try:
-        return decompress(store.get(info.key))
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        return BadLine(0, "bad_compression", f"{type(exc).__name__}: {exc}")
-
-
-@dataclass
-class _ReadBatch:
-    files: list[ObjectInfo]
-    contents: list[bytes | BadLine]
-    """Each file's decompressed bytes, or why it could not be read."""
-    lines: pa.Table
-    undecoded: list[str]
-
-
-def _read_batch(store: ObjectStore, batch: list[ObjectInfo]) -> _ReadBatch:
-    with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
-        contents = list(pool.map(lambda info: _fetch(store, info), batch))
-    readable = [(info.key, data) for info, data in zip(batch, contents, strict=True) if isinstance(data, bytes)]
-    lines, undecoded = split_lines(readable)
-    return _ReadBatch(batch, contents, lines, undecoded)
-
-
-def _stage_batch(con: duckdb.DuckDBPyConnection, registry: TenantRegistry, read: _ReadBatch) -> None:
-    """Normalize one batch of files into the staging tables: DuckDB for the common shape, the Python
-    reference normalizer for every other line."""
-    leftovers = normalize_batch(con, read.lines, registry, "staged_events")
-    batch, contents = read.files, read.contents
-    by_key = {info.key: info for info in batch}
-    readable = [(info.key, data) for info, data in zip(batch, contents, strict=True) if isinstance(data, bytes)]
-    undecoded = read.undecoded
-
-    rows: list[dict] = []
-    quarantine: list[dict] = []
-    content_of = dict(readable)
-    per_file = [(key, list(iter_lines(content_of[key]))) for key in undecoded]
-    per_file += [
-        (key, [(n, text) for _, n, text in group]) for key, group in itertools.groupby(leftovers, lambda x: x[0])
+def _stage_batch(
+    con: duckdb.DuckDBPyConnection, registry: TenantRegistry, batch: LineBatch, bad_lines: _BadLines
+) -> set[str]:
+    """Normalize one batch of lines into the staging tables: DuckDB for the common shape, the Python
+    reference normalizer for every other line. Returns the keys of the files whose fetch failed."""
+    leftovers = _normalize(con, registry, batch)
+    quarantine = [
+        quarantine_row(PART, info, "fetch", bad.reason, bad.error, bad.line_number)
+        for info, bad in batch.fetch_failures
     ]
-    for info, data in zip(batch, contents, strict=True):
-        if isinstance(data, BadLine):
-            quarantine.append(quarantine_row(PART, info, "parse", data.reason, data.error, data.line_number))
-    for key, numbered_lines in per_file:
-        good, bad = parse_lines(numbered_lines, registry)
-        info = by_key[key]
-        quarantine += [quarantine_row(PART, info, "parse", b.reason, b.error, b.line_number) for b in bad]
+    bad_by_file: dict[str, list[BadLine]] = {}
+    for info, bad in batch.unread:
+        bad_by_file.setdefault(info.key, []).append(bad)
+    rows: list[dict] = []
+    for key, group in itertools.groupby(leftovers, lambda x: x[0]):
+        good, bad = parse_lines([(number, line) for _, number, line in group], registry)
+        bad_by_file.setdefault(key, []).extend(bad)
         for row in good:
             row["source_key"] = key
             row[DAY_COLUMN] = row["event_at"].date()
         rows += good
+    for key, bad in bad_by_file.items():
+        quarantine += bad_lines.rows(batch.files[key], sorted(bad, key=lambda b: b.line_number or 0))
     _insert(con, "staged_events", pa.Table.from_pylist(rows, schema=_EVENTS_WITH_DAY))
     _insert(con, "staged_quarantine", pa.Table.from_pylist(quarantine, schema=_QUARANTINE_WITH_DAY))
+    return {info.key for info, _ in batch.fetch_failures}
 
 
-def _quarantine_unattributed(con: duckdb.DuckDBPyConnection, files: dict[str, ObjectInfo]) -> None:
-    """Move events with no tenant to the quarantine, with their file and line."""
-    unattributed = con.execute(
-        "select source_key, line_number, ses_message_id, event_type from staged_events where tenant_id is null"
-    ).fetchall()
-    rows = [
-        quarantine_row(PART, files[key], "attribute", "unattributed", f"no tenant for message {message} ({kind})", line)
-        for key, line, message, kind in unattributed
-    ]
-    _insert(con, "staged_quarantine", pa.Table.from_pylist(rows, schema=_QUARANTINE_WITH_DAY))
+def _normalize(con: duckdb.DuckDBPyConnection, registry: TenantRegistry, batch: LineBatch) -> list[tuple]:
+    """Stage the batch's common-shape lines through DuckDB; the (key, number, line) of the others, in
+    order. If DuckDB fails on the batch, every line of it is left to the reference normalizer."""
+    try:
+        return normalize_batch(con, batch.lines, registry, "staged_events")
+    except duckdb.Error as exc:
+        log.warning("DuckDB failed on a batch of %d event lines, normalizing them in Python: %s", len(batch.lines), exc)
+        return batch.lines.numbered(list(range(len(batch.lines))))
+
+
+def _quarantine_unattributed(con: duckdb.DuckDBPyConnection, files: list[ObjectInfo]) -> None:
+    """Move events with no tenant to the quarantine, with their file and line (all in DuckDB: there
+    may be as many as there are events)."""
+    rows = [quarantine_row(PART, info, "attribute", "unattributed", "") for info in files]
+    con.register("_files", pa.Table.from_pylist(rows, schema=_QUARANTINE_WITH_DAY))
+    try:
+        con.execute("""
+            insert into staged_quarantine by name
+            select f.* replace (
+                e.line_number as line_number,
+                left('no tenant for message ' || e.ses_message_id || ' (' || e.event_type || ')', 4000) as error)
+            from staged_events e join _files f using (source_key)
+            where e.tenant_id is null""").fetchall()
+    finally:
+        con.unregister("_files")
     con.execute("delete from staged_events where tenant_id is null").fetchall()
+
+
+def _drop_corrupt(con: duckdb.DuckDBPyConnection, keys: set[str]) -> None:
+    """Drop what corrupt files gave (rows and bad lines alike), leaving each file's one `CORRUPT` row."""
+    con.register("_corrupt", pa.table({"source_key": pa.array(sorted(keys), pa.string())}))
+    try:
+        con.execute("delete from staged_events where source_key in (from _corrupt)").fetchall()
+        con.execute("delete from staged_quarantine where source_key in (from _corrupt) and reason <> ?", [CORRUPT])
+    finally:
+        con.unregister("_corrupt")
+
+
+def _forget_failed_fetches(con: duckdb.DuckDBPyConnection, files: list[ObjectInfo]) -> None:
+    """Drop the `fetch` rows of files read in this run: what they hold now stands in their place."""
+    con.register("_read", pa.table({"source_key": pa.array([o.key for o in files], pa.string())}))
+    try:
+        con.execute("delete from staged_quarantine where stage = 'fetch' and source_key in (from _read)").fetchall()
+    finally:
+        con.unregister("_read")
 
 
 def _stage_existing(con: duckdb.DuckDBPyConnection, lake: Lake, table: str, staged: str, days: set[date]) -> None:

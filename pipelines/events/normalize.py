@@ -6,12 +6,15 @@ notifications (`notificationType`, no tags). Each row carries a content fingerpr
 event's JSON text exactly as delivered (the line, or an SNS envelope's `Message`), so Firehose's
 at-least-once re-deliveries (byte-identical lines) collapse to one event, while two real opens a
 second apart stay two. This module is the reference for every rule; the bulk
-path in `events_sql` applies the same rules in DuckDB to the common Firehose shape.
+path in `pipelines.events.bulk` applies the same rules in DuckDB to the common Firehose shape.
 
 Required: an event type (one of EVENT_TYPES), `mail.messageId` as a string and a parseable
 timestamp (the detail's, else the mail's); a record without them is a bad line. Other fields are
 read leniently, the same way DuckDB's json_transform reads them: a string field holding another
 JSON value keeps that value's JSON text, a list or object field of another type counts as missing.
+A line that is not UTF-8 is a `not_utf8` bad line, one that is not JSON (orjson's strict reading: no
+NaN, no trailing commas, no lone surrogate escapes, at most 1024 levels) a `bad_json` one, and any
+other failure on a line a `normalize_failed` one: a line never stops its file.
 
 Opens and clicks are classified, since SES flags none of this:
 - `gmail_proxy`: the user agent names GoogleImageProxy / ggpht.com (Gmail fetches images itself);
@@ -24,15 +27,15 @@ Opens and clicks are classified, since SES flags none of this:
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import io
 import ipaddress
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import orjson
 
+from pipelines.events.lines import CORRUPT, LINE_WHITESPACE, BadLine, read_lines
 from pipelines.tenants import TENANT_TAG, TenantRegistry
 
 EVENT_TYPES = (
@@ -66,37 +69,15 @@ class EventError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class BadLine:
-    line_number: int
-    reason: str
-    error: str
-
-
-LINE_WHITESPACE = b" \t\r\x0b\x0c"
-"""A line (split on \\n) of only these is blank; they are stripped before parsing, not before fingerprinting."""
-
-
-def decompress(data: bytes) -> bytes:
-    """The object's bytes, gunzipped when they start with gzip's magic bytes."""
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-
-
-def iter_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """Non-blank lines of an (already decompressed) NDJSON object, numbered from 1."""
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if line.strip(LINE_WHITESPACE):
-            yield number, line
-
-
 def parse_timestamp(value: object) -> datetime | None:
+    """An ISO 8601 time in UTC (no zone means UTC); None when it does not parse or leaves datetime's range."""
     if not isinstance(value, str) or not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 _LISTED_FIRST_OCTETS = {str(n.network_address).split(".")[0] for n in [APPLE_PROXY_NETWORK, *SCANNER_NETWORKS.values()]}
@@ -262,12 +243,17 @@ def attribute_event(mail: dict, tags: dict, registry: TenantRegistry | None) -> 
 
 
 def parse_event_file(data: bytes, registry: TenantRegistry | None) -> tuple[list[dict], list[BadLine]]:
-    """Rows of every good line of one Firehose object, and the bad lines with their reasons."""
-    try:
-        data = decompress(data)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        return [], [BadLine(0, "bad_compression", f"{type(exc).__name__}: {exc}")]
-    return parse_lines(iter_lines(data), registry)
+    """Rows of every good line of one Firehose object (gzip or not), and the bad lines with their
+    reasons, read within the limits of `pipelines.events.lines` (a corrupt gzip gives no rows and one
+    bad line for the whole object)."""
+    lines: list[tuple[int, bytes]] = []
+    unread: list[BadLine] = []
+    for item in read_lines(io.BytesIO(data)):
+        (unread if isinstance(item, BadLine) else lines).append(item)
+    if any(bad.reason == CORRUPT for bad in unread):
+        return [], [bad for bad in unread if bad.reason == CORRUPT]
+    rows, bad = parse_lines(lines, registry)
+    return rows, sorted(bad + unread, key=lambda b: b.line_number or 0)
 
 
 def parse_lines(
@@ -282,9 +268,21 @@ def parse_lines(
                 row["line_number"] = number
                 rows.append(row)
         except orjson.JSONDecodeError as exc:
-            bad.append(BadLine(number, "bad_json", f"{exc}: {line[:200]!r}"))
+            bad.append(_undecodable(number, line, exc))
         except EventError as exc:
             bad.append(BadLine(number, exc.reason, str(exc)))
         except (TypeError, AttributeError, ValueError) as exc:
             bad.append(BadLine(number, "bad_shape", f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # whatever else a line causes stays with that line
+            bad.append(BadLine(number, "normalize_failed", f"{type(exc).__name__}: {exc}"))
     return rows, bad
+
+
+def _undecodable(number: int, line: bytes, exc: orjson.JSONDecodeError) -> BadLine:
+    """The bad line for a line orjson refused: `not_utf8` when that is why, else `bad_json`."""
+    try:
+        line.decode()
+    except UnicodeDecodeError as undecoded:
+        where = f"byte {undecoded.start}: {line[max(0, undecoded.start - 40) : undecoded.start + 40]!r}"
+        return BadLine(number, "not_utf8", f"not UTF-8 at {where}")
+    return BadLine(number, "bad_json", f"{exc}: {line[:200]!r}")

@@ -17,6 +17,7 @@ from pipelines.storage.lake import Lake
 from pipelines.storage.objects import LocalStore, S3Store
 from pipelines.tenants import load_registry, parse_registry
 from tests.conftest import COMPOSED_SES, REAL_SES, upload_folder
+from tests.events.both_paths import as_set, bulk, numbered_lines, reference
 
 REGISTRY = parse_registry(
     """
@@ -241,45 +242,20 @@ def _sample_lines() -> list[bytes]:
 def test_bulk_sql_path_gives_the_reference_rows(small_archive):
     """The DuckDB path and the Python reference normalizer give identical rows for every line of the
     generated archive and of the samples; the DuckDB path takes the common shape, the rest falls back."""
-    import duckdb
-
-    from pipelines.events.bulk import normalize_batch, split_lines
-    from pipelines.events.normalize import decompress, iter_lines, parse_lines
-    from pipelines.storage.schemas import EVENTS, with_day
-
     registry = load_registry(str(small_archive / "tenants.yaml"))
     paths = [p for p in sorted((small_archive / "events").rglob("*")) if p.is_file()]
-    files = {str(p.relative_to(small_archive)): decompress(p.read_bytes()) for p in paths}
-    files["samples"] = b"\n".join(_sample_lines())
-    files["latin-1"] = "é".encode("latin-1") + b"\n" + _sample_lines()[0]
+    files = {str(p.relative_to(small_archive)): numbered_lines(p.read_bytes())[0] for p in paths}
+    files["samples"] = numbered_lines(b"\n".join(_sample_lines()))[0]
+    files["latin-1"] = numbered_lines("é".encode("latin-1") + b"\n" + _sample_lines()[0])[0]
 
-    reference = []
-    for key, data in files.items():
-        rows, _ = parse_lines(iter_lines(data), registry)
-        reference += [{**row, "source_key": key, "_day": row["event_at"].date()} for row in rows]
+    expected, _ = reference(files, registry)
+    rows, leftovers = bulk(files, registry)
+    fallback, _ = reference({key: [(n, line) for k, n, line in leftovers if k == key] for key in files}, registry)
 
-    con = duckdb.connect()
-    empty = with_day(EVENTS).empty_table()  # noqa: F841 (read by the statement below)
-    con.execute("create table staged as select * from empty")
-    lines, undecoded = split_lines(list(files.items()))
-    leftovers = normalize_batch(con, lines, registry, "staged")
-    bulk = con.sql("select * from staged").to_arrow_table().to_pylist()
-    assert undecoded == ["latin-1"]
-    fallback = []
-    for key, number, text in leftovers:
-        rows, _ = parse_lines([(number, text)], registry)
-        fallback += [{**row, "source_key": key, "_day": row["event_at"].date()} for row in rows]
-    for key in undecoded:
-        rows, _ = parse_lines(iter_lines(files[key]), registry)
-        fallback += [{**row, "source_key": key, "_day": row["event_at"].date()} for row in rows]
-
-    def as_set(rows: list[dict]) -> set[tuple]:
-        return {tuple(sorted(row.items())) for row in rows}
-
-    assert len(bulk) > 0.95 * len(reference)
-    assert as_set(bulk + fallback) == as_set(reference)
-    assert len(bulk) + len(fallback) == len(reference)
-    left_for_python = {text for key, _, text in leftovers if key == "samples"}
+    assert len(rows) > 0.95 * len(expected)
+    assert as_set(rows + fallback) == as_set(expected)
+    assert len(rows) + len(fallback) == len(expected)
+    left_for_python = {line for key, _, line in leftovers if key in ("samples", "latin-1")}
     wrong_id_type = next(line for line in _sample_lines() if b'"messageId": 5' in line)
-    assert {b"{truncated", b"[1, 2]", wrong_id_type} <= left_for_python
+    assert {b"{truncated", b"[1, 2]", wrong_id_type, "é".encode("latin-1")} <= left_for_python
     assert b"  " not in left_for_python  # blank lines are skipped, not handed to the reference
