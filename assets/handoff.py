@@ -11,6 +11,7 @@ import dagster as dg
 
 from pipelines.handoff.discovery import InboundItem, batch_key
 from pipelines.handoff.run import HandoffTarget, hand_off, retry_due, secrets_from
+from pipelines.mail.sandbox import ParseGuard
 from pipelines.orchestration.resources import ArchiveResource, HandoffResource, LakeResource
 
 
@@ -61,6 +62,8 @@ def inbound_handoff(
             archive_url=archive.settings().source,
             sqs=handoff.sqs() if settings.inbound_queue_url else None,
             queue_url=settings.inbound_queue_url or None,
+            tracking_secret=settings.tracking_secret,
+            guard=ParseGuard.from_settings(settings),
         )
         retried = retry_due(ledger, target) if config.retry_due else {}
         states = ledger.counts()

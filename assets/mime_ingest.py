@@ -3,6 +3,7 @@
 import dagster as dg
 
 from pipelines.mail.ingest import IngestResult, ingest_mime
+from pipelines.mail.sandbox import ParseGuard
 from pipelines.orchestration.partitions import daily_partitions, partition_days, scoped_tenants
 from pipelines.orchestration.resources import ArchiveResource, LakeResource
 from pipelines.storage.schemas import INBOUND, OUTBOUND
@@ -11,7 +12,8 @@ LAKE_TABLES = "messages, recipients, attachments, quarantine"
 
 
 def ingest_metadata(result: IngestResult, lake_url: str) -> dict[str, dg.MetadataValue | int | float | str]:
-    """What an operator wants to see on a materialization: counts, sizes, per-tenant rows, a preview."""
+    """What an operator wants to see on a materialization: counts, sizes, per-tenant rows, and a preview of
+    ids and sizes only (metadata is visible to every operator: no subjects or addresses)."""
     parquet_bytes = sum(w.bytes for w in result.written)
     rate = result.objects / result.seconds if result.seconds else 0.0
     return {
@@ -53,7 +55,15 @@ def _ingest(
     registry = archive.registry()
     tenants = scoped_tenants(context, registry.tenants)
     result = ingest_mime(
-        archive.store(), target, registry, direction, prefix, days, include_earlier=include_earlier, tenants=tenants
+        archive.store(),
+        target,
+        registry,
+        direction,
+        prefix,
+        days,
+        include_earlier=include_earlier,
+        tenants=tenants,
+        guard=ParseGuard.from_settings(archive.settings()),
     )
     scope = f" for tenants {', '.join(sorted(tenants))}" if tenants else ""
     context.log.info(

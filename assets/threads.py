@@ -27,7 +27,12 @@ def message_threads(
 ) -> dg.MaterializeResult:
     registry = archive.registry()
     domains = sorted(registry.inbound_domains)
-    result = thread_lake(lake.lake(), full_rebuild=config.full_rebuild, inbound_domains=domains)
+    result = thread_lake(
+        lake.lake(),
+        full_rebuild=config.full_rebuild,
+        inbound_domains=domains,
+        tracking_secret=archive.settings().tracking_secret,
+    )
     how = f"full rebuild ({result.reason})" if result.full_rebuild else "incremental"
     context.log.info(f"{how}: {result.messages_threaded} messages into {result.threads_touched} threads")
     return dg.MaterializeResult(

@@ -126,6 +126,11 @@ def generate(total: int, seed: int) -> ThreadColumns:
             cols.addresses.append((sender, thread["customer"] if outbound else thread["public"]))
             cols.sent_at.append(ts)
             cols.arrived_at.append(ts)
+            cols.outbound.append(outbound)
+            verdict = None if outbound else "pass"
+            cols.spf_verdict.append(verdict)
+            cols.dkim_verdict.append(verdict)
+            cols.dmarc_verdict.append(verdict)
             i += 1
         chain.append(wire or mid)
         thread["n"] += 1

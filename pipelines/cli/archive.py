@@ -61,7 +61,13 @@ def generate_into(dest: Path, args: argparse.Namespace) -> int:
 
     per_day = messages_per_day_for(args.messages, args.tenants, args.days) if args.messages else None
     summary = generate_archive(
-        dest, tenants=args.tenants, days=args.days, seed=args.seed, start=args.start, messages_per_day=per_day
+        dest,
+        tenants=args.tenants,
+        days=args.days,
+        seed=args.seed,
+        start=args.start,
+        messages_per_day=per_day,
+        tracking_secret=Settings.from_env().tracking_secret,
     )
     print(
         f"generated {summary.inbound_objects} inbound and {summary.outbound_objects} outbound messages, "

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         except TenantRegistryError as exc:
             raise CommandError(str(exc)) from exc
     try:
-        mapping, threads = thread_paths(args.paths, registry, args.mailbox)
+        mapping, threads = thread_paths(args.paths, registry, args.mailbox, settings.tracking_secret)
     except ThreadsError as exc:
         raise CommandError(str(exc)) from exc
     if args.json:

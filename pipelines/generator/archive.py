@@ -259,9 +259,17 @@ class Generator:
     """One archive generation run (state shared by the phases)."""
 
     def __init__(
-        self, dest: Path, tenants: int, days: int, seed: int, start: date, messages_per_day: int | None
+        self,
+        dest: Path,
+        tenants: int,
+        days: int,
+        seed: int,
+        start: date,
+        messages_per_day: int | None,
+        tracking_secret: str,
     ) -> None:
         self.dest = Path(dest)
+        self.tracking_secret = tracking_secret
         self.days = days
         self.seed = seed
         self.rng = random.Random(f"seslake/{seed}/mail")
@@ -822,6 +830,7 @@ class Generator:
             thread_topic=th.history[0].subject,
             with_reply_to=rng.random() < 0.12,
             attach=attach,
+            tracking_secret=self.tracking_secret,
         )
         self.emit_outbound(built, th, "reply", subject, plain, in_reply_to=prev.wire_id, refs=refs)
         own = plain.split("\n\n" + attribution)[0]
@@ -871,6 +880,7 @@ class Generator:
             thread_topic=None,
             with_reply_to=False,
             attach=None,
+            tracking_secret=self.tracking_secret,
         )
         self.emit_outbound(built, th, "survey", title, plain, in_reply_to=None, refs=refs)
         return Sent("out", wire_id(ses_id, t.region), refs, title, plain, step.ts, t.name, th.public)
@@ -1260,14 +1270,17 @@ def generate_archive(
     seed: int = 7,
     start: date = date(2026, 10, 1),
     messages_per_day: int | None = None,
+    tracking_secret: str = "",
 ) -> GenerationSummary:
     """Write a deterministic, realistic SES archive (inbound, outbound, events, tenants, truth) under `dest`.
 
     `messages_per_day` is inbound messages per tenant per day (default: 20-40, varying by tenant); agents'
     replies and SES events come on top. The same arguments always produce the same bytes and mtimes.
+    Agents' tracking Reply-To addresses are keyed with `tracking_secret` (`Settings.tracking_secret`; ''
+    = the development key), which threading needs to honour them.
     `dest` should be empty: objects with the same keys are overwritten, nothing else is removed. Events of
     the last days (complaints, late Firehose objects) may land a few days after `start + days`.
     """
     if days < 1:
         raise ValueError("days must be >= 1")
-    return Generator(Path(dest), tenants, days, seed, start, messages_per_day).run()
+    return Generator(Path(dest), tenants, days, seed, start, messages_per_day, tracking_secret).run()

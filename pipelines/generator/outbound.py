@@ -3,7 +3,8 @@
 The archived MIME is what the service submitted: Python-email style headers, a Message-ID that
 SES replaced on the wire (about half the archive was rewritten to the SES id afterwards), the
 configuration set and message tags that attribute it, and sometimes a tracking Reply-To on the
-tenant's inbound address. `OutboundMeta` keeps what SES will echo in its events.
+tenant's inbound address (keyed with the tracking secret by `pipelines.threads.tracking`, as the reply
+service makes it). `OutboundMeta` keeps what SES will echo in its events.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from pipelines.threads.tracking import tracking_address
+
 from . import mime, text
 from .clients import CT_PDF, Attachment, boundary_for, uuid4
 from .inbound import BlobPool, Customer, attachment_size
-from .tenants import DEFAULT_CONFIGURATION_SET, INBOUND_DOMAIN, Tenant
+from .tenants import DEFAULT_CONFIGURATION_SET, Tenant
 
 SOURCE_IP = "203.0.113.10"
 CALLER = "omnibrein-reply-service"
@@ -207,8 +210,11 @@ def build(
     thread_topic: str | None,
     with_reply_to: bool,
     attach: str | None,
+    tracking_secret: str,
 ) -> Built:
-    """The archived .eml of one send, and the metadata SES events will repeat."""
+    """The archived .eml of one send, and the metadata SES events will repeat. With `with_reply_to`, its
+    Reply-To is the case's tracking address on the tenant's first inbound address, keyed with
+    `tracking_secret` ('' = the development key, what the demo and the tests thread with)."""
     support = f"{text.SUPPORT_WORD[tenant.lang]} {tenant.name}"
     from_h = mime.format_address(support, public, "utf-8", "q")
     to_items = [mime.format_address(n, a, "utf-8", "q") for n, a in to]
@@ -236,7 +242,11 @@ def build(
         headers.append(("In-Reply-To", f"<{in_reply_to}>"))
     if references:
         headers.append(("References", mime.fold_text(" ".join(f"<{x}>" for x in references))))
-    reply_to = f"{tenant.slug}+case-{case_no}@{INBOUND_DOMAIN}" if with_reply_to else None
+    reply_to = (
+        tracking_address(tenant.id, case_no, tenant.inbound_addresses[0], secret=tracking_secret)
+        if with_reply_to
+        else None
+    )
     if reply_to:
         headers.append(("Reply-To", reply_to))
     if thread_index:

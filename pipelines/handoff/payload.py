@@ -13,9 +13,9 @@ cap in UTF-8 bytes or entries (constants below); a cut field says so (`text.trun
 `reply_parser.truncated`, `recipients_truncated`, `attachments_truncated`). If JSON escaping still pushes
 the body over the limit, `text` is cut further.
 
-HTML: `ParsedMessage` keeps only the plain text (or the text converted from the HTML part), so the caller
-passes the HTML part itself when there is one (`mime.html_body`); `html.content` is null when it is not
-given, with `omitted_reason`, and `html.present` says whether the message had an HTML part.
+HTML: the message's HTML part as the parser decoded it (`ParsedMessage.html`, the part a mail client would
+show), cut at `HTML_MAX_BYTES`; `html.present` says whether the message had an HTML part, and
+`omitted_reason` why `content` is null when it had one the parser could not keep.
 
 Attachments are never inlined: each carries a locator `<raw_mime_url>#attachment=<index>`, where index is
 its 0-based position in `attachments` (the order the MIME parser met the parts, depth first), plus its
@@ -121,7 +121,8 @@ def build_payload(
     received_at: datetime,
     envelope_recipients: Sequence[str] | None = None,
     languages: Sequence[str] = DEFAULT_LANGUAGES,
-    html: str | None = None,
+    case_address: str | None = None,
+    case_id: str | None = None,
 ) -> dict[str, Any]:
     """The schema-1 payload for one inbound message.
 
@@ -130,9 +131,13 @@ def build_payload(
     References are then null and the subject is `Re: ` + the subject); `reply_from` is the tenant's public
     address the answer is sent from; `envelope_recipients` are the SES notification's receipt recipients
     when known (else the `for` addresses of SES's Received header).
+    `case_address` is the tracking address the answer should set as Reply-To (`pipelines.threads.tracking`), so the
+    customer's next mail joins the case; `case_id` the case a verified tracking address among the envelope
+    recipients names (never the raw plus-tag: `mailbox_hash` is what the sender wrote, unverified).
     """
     raw_mime_url = f"{archive_url.rstrip('/')}/{object_key.lstrip('/')}"
     text, text_cut = _clip(message.text_body, TEXT_MAX_BYTES)
+    html = message.html
     html_content, html_cut = _clip(html, HTML_MAX_BYTES) if html is not None else (None, False)
     stripped = strip_reply(message.text_body, languages)
     stripped_text, stripped_cut = _clip(stripped.text, STRIPPED_MAX_BYTES)
@@ -164,6 +169,7 @@ def build_payload(
             "ses_message_id": ses_message_id,
             "rfc_message_id": _short(message.message_id),
             "thread_id": thread_id,
+            "case_id": _short(case_id),
             "in_reply_to": _short(next(iter(extract_message_ids(message.in_reply_to)), None)),
             "references": [_short(i) for i in _keep_root_and_recent(extract_message_ids(message.references))],
         },
@@ -210,7 +216,7 @@ def build_payload(
             "virus": message.ses.virus_verdict,
         },
         "mime": {"parser": message.parser, "warnings": list(message.warnings)},
-        "reply": _reply(reply_headers, reply_from, message.subject),
+        "reply": {**_reply(reply_headers, reply_from, message.subject), "Reply-To": _short(case_address)},
     }
     return _fit(payload)
 

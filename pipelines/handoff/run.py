@@ -16,6 +16,7 @@ import logging
 import time
 import traceback
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,16 +29,16 @@ from pipelines.handoff.discovery import InboundItem
 from pipelines.handoff.ledger import DEAD_LETTER, DELIVERED, PENDING, HandoffLedger
 from pipelines.handoff.payload import build_payload, event_id_for, payload_bytes, reply_from_address
 from pipelines.handoff.signing import parse_secrets
-from pipelines.mail.process import process_object
 from pipelines.mail.rows import ObjectRows
+from pipelines.mail.sandbox import ParseGuard, objects_to_outcomes, warm_up
 from pipelines.mime.message import ParsedMessage
-from pipelines.mime.parse import html_body
 from pipelines.storage.lake import Lake
 from pipelines.storage.objects import ObjectInfo, ObjectStore
-from pipelines.storage.schemas import DAY_COLUMN, INBOUND, LIVE_PART_PREFIX, quarantine_row
-from pipelines.tenants import TenantRegistry
+from pipelines.storage.schemas import DAY_COLUMN, LIVE_PART_PREFIX, quarantine_row
+from pipelines.tenants import Tenant, TenantRegistry
 from pipelines.threads.lake import thread_for
 from pipelines.threads.reply import ReplyHeaders
+from pipelines.threads.tracking import tracking_address, verify_tracking_address
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +82,18 @@ def hand_off(
     archive_url: str,
     sqs: object | None = None,
     queue_url: str | None = None,
+    tracking_secret: str = "",
+    guard: ParseGuard | None = None,
 ) -> HandoffResult:
     """Hand off one batch (see the module docstring); every item ends delivered, pending for a later
     round, dead-lettered or quarantined, and its SQS message is deleted only after that is recorded.
 
     Whatever one message does (a notification naming an object outside the inbound prefix, bytes that are
     not mail, a payload that cannot be built, any error while taking it), it is quarantined with its
-    reason and the rest of the batch goes on. Failures of the ledger, the lake or SQS themselves are not
-    the message's fault: they fail the run, and the SQS messages not yet recorded come back."""
+    reason and the rest of the batch goes on; messages are parsed in guarded worker processes
+    (`pipelines.mail.sandbox`, budgets from `guard`, else the settings). Failures of the ledger, the
+    lake or SQS themselves are not the message's fault: they fail the run, and the SQS messages not yet
+    recorded come back."""
     started = time.perf_counter()
     result = HandoffResult(received=len(items))
     rows = ObjectRows()
@@ -100,30 +105,40 @@ def hand_off(
         result.quarantined[reason] += 1
         refused.append((item, reason))
 
+    warm_up()  # the parsing workers' server starts while the notifications are checked
+    located: list[tuple[InboundItem, ObjectInfo]] = []
     for item in items:
-        before = len(rows.quarantine)
         try:
-            outcome = _take(item, store, inbound_prefix, registry, rows)
+            found = _locate(item, store, inbound_prefix)
         except Exception as exc:  # noqa: BLE001 - one message must not stop the batch
-            del rows.quarantine[before:]
-            _drop_rows_of(rows, item.object_key)
-            refuse(item, None, "handoff", "handoff_error", _error_text(exc))
-            continue
-        if isinstance(outcome, _Refusal):
-            refuse(item, outcome.info, outcome.stage, outcome.reason, outcome.error)
-        elif outcome is None:  # process_object quarantined it (not mail, unattributed, …)
-            row = rows.quarantine[before]
-            row["source"] = SOURCE
-            result.quarantined[row["reason"]] += 1
-            refused.append((item, row["reason"]))
+            found = _Refusal(None, "handoff", "handoff_error", _error_text(exc))
+        if isinstance(found, _Refusal):
+            refuse(item, found.info, found.stage, found.reason, found.error)
         else:
-            taken.append(outcome)
+            located.append((item, found))
+
+    outcomes = objects_to_outcomes(
+        store, registry, inbound_prefix, [(info, item.recipients) for item, info in located], guard=guard
+    )
+    for (item, info), outcome in zip(located, outcomes, strict=True):
+        if outcome.message is None or outcome.attribution is None:  # quarantined: not mail, unattributed, …
+            for row in outcome.rows.quarantine:
+                rows.quarantine.append({**row, "source": SOURCE})
+                result.quarantined[row["reason"]] += 1
+                refused.append((item, row["reason"]))
+        elif (item.verdicts.get("virus") or outcome.message.ses.virus_verdict or "").upper() == "FAIL":
+            refuse(item, info, "verdict", "virus", "SES virus verdict FAIL: never handed off")
+        else:
+            rows.extend(outcome.rows)
+            taken.append(_Taken(item, info, outcome.message, outcome.attribution.tenant_id))
 
     _write_live_rows(lake, rows, batch)
     _record_refused(ledger, refused)
     _delete_from_queue(sqs, queue_url, [item for item, _ in refused])
 
-    threads = thread_for(lake, [t.info.key for t in taken], sorted(registry.inbound_domains))
+    threads = thread_for(
+        lake, [t.info.key for t in taken], sorted(registry.inbound_domains), tracking_secret=tracking_secret
+    )
     unbuildable = ObjectRows()
     for t in taken:
         thread_id, reply = threads.get(t.info.key, (None, None))
@@ -134,7 +149,7 @@ def hand_off(
             result.already_done += 1
         else:
             try:
-                payload = payload_bytes(_payload(t, registry, archive_url, thread_id, reply, store))
+                payload = payload_bytes(_payload(t, registry, archive_url, thread_id, reply, store, tracking_secret))
             except Exception as exc:  # noqa: BLE001 - a message whose payload cannot be built is quarantined
                 unbuildable.quarantine.append(
                     quarantine_row(SOURCE, t.info, "payload", "payload_unbuildable", _error_text(exc))
@@ -175,11 +190,9 @@ class _Refusal:
     error: str
 
 
-def _take(
-    item: InboundItem, store: ObjectStore, inbound_prefix: str, registry: TenantRegistry, rows: ObjectRows
-) -> _Taken | _Refusal | None:
-    """Check, fetch, parse and attribute one item, adding its lake rows to `rows`; a refusal says why
-    not, and None means `process_object` already added the item's quarantine row."""
+def _locate(item: InboundItem, store: ObjectStore, inbound_prefix: str) -> ObjectInfo | _Refusal:
+    """The object a notification names, or why it will not be fetched: a malformed notification, an object
+    outside the inbound prefix of the archive, or one that does not exist."""
     if item.error is not None or item.object_key is None:
         return _Refusal(None, "notification", "bad_notification", item.error or "no object key")
     foreign = foreign_object(item, store.url, inbound_prefix)
@@ -188,14 +201,7 @@ def _take(
     info = store.info(item.object_key)
     if info is None:
         return _Refusal(None, "fetch", "object_missing", f"no object {item.object_key}")
-    outcome = process_object(store, registry, INBOUND, inbound_prefix, info, rows, item.recipients)
-    if outcome is None:
-        return None
-    message, attribution = outcome
-    if (item.verdicts.get("virus") or message.ses.virus_verdict or "").upper() == "FAIL":
-        _drop_rows_of(rows, info.key)
-        return _Refusal(info, "verdict", "virus", "SES virus verdict FAIL: never handed off")
-    return _Taken(item, info, message, attribution.tenant_id)
+    return info
 
 
 def foreign_object(item: InboundItem, archive_url: str, inbound_prefix: str) -> str | None:
@@ -220,8 +226,10 @@ def _payload(
     thread_id: str | None,
     reply: ReplyHeaders | None,
     store: ObjectStore,
+    tracking_secret: str,
 ) -> dict:
     message, info = taken.message, taken.info
+    tenant = registry.tenants[taken.tenant_id]
     return build_payload(
         message,
         tenant_id=taken.tenant_id,
@@ -230,11 +238,25 @@ def _payload(
         archive_url=archive_url,
         thread_id=thread_id,
         reply_headers=reply,
-        reply_from=reply_from_address(registry.tenants[taken.tenant_id], message),
+        reply_from=reply_from_address(tenant, message),
         received_at=message.ses.received_at or info.last_modified,
         envelope_recipients=taken.item.recipients or None,
-        html=html_body(store.get(info.key)) if message.has_html else None,
+        case_address=case_address(tenant, thread_id, tracking_secret),
+        case_id=verified_case(taken.item.recipients or message.ses.envelope_recipients, tenant.id, tracking_secret),
     )
+
+
+def case_address(tenant: Tenant, thread_id: str | None, secret: str) -> str | None:
+    """The tracking address of the message's thread on the tenant's first inbound address: what the answer
+    sets as Reply-To, so the customer's next mail joins the case."""
+    if thread_id is None or not tenant.inbound_addresses:
+        return None
+    return tracking_address(tenant.id, thread_id, tenant.inbound_addresses[0], secret=secret)
+
+
+def verified_case(recipients: Sequence[str], tenant_id: str, secret: str) -> str | None:
+    """The case a verified tracking address among the recipients names, if any."""
+    return next((case for r in recipients if (case := verify_tracking_address(r, tenant_id, secret=secret))), None)
 
 
 def _record_refused(ledger: HandoffLedger, refused: list[tuple[InboundItem, str]]) -> None:
@@ -282,11 +304,6 @@ def secrets_from(value: str) -> list[str]:
 def _placeholder(item: InboundItem) -> ObjectInfo:
     """What stands for an object the live path never read: the notification's key (or its SQS id), now."""
     return ObjectInfo(item.object_key or f"sqs:{item.sqs_message_id}", 0, datetime.now(UTC))
-
-
-def _drop_rows_of(rows: ObjectRows, object_key: str | None) -> None:
-    for name in ("messages", "recipients", "attachments"):
-        setattr(rows, name, [row for row in getattr(rows, name) if row["object_key"] != object_key])
 
 
 def _write_live_rows(lake: Lake, rows: ObjectRows, batch: str, *, skip_held: bool = True) -> None:

@@ -1,37 +1,31 @@
-"""The mail of a range of days -> the lake: select the objects, parse them on worker processes, replace
-the days' partitions of `messages`, `recipients`, `attachments` and `quarantine`.
+"""The mail of a range of days -> the lake: select the objects, parse them in guarded worker processes
+(`pipelines.mail.sandbox`), replace the days' partitions of `messages`, `recipients`, `attachments` and
+`quarantine`.
 
-Every listed object ends in exactly one of `messages` or `quarantine`: a read failure, an
-unusable object, a parser crash or a message no tenant claims is quarantined with its stage,
-reason and error text, and the run goes on. Objects are partitioned by the UTC day they arrived
-in the bucket (S3 LastModified = SES receipt or archive time), which the listing gives without
-reading them, so a day can be re-ingested exactly.
+Every listed object ends in exactly one of `messages` or `quarantine`: a read failure, an unusable
+object, a parser crash, a parse over its time or memory budget, rows that cannot be stored or a
+message no tenant claims is quarantined with its stage, reason and error text, and the run goes on.
+Objects are partitioned by the UTC day they arrived in the bucket (S3 LastModified = SES receipt or
+archive time), which the listing gives without reading them, so a day can be re-ingested exactly.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.mail.process import process_object
-from pipelines.mail.rows import TABLES, ObjectRows
+from pipelines.mail.rows import TABLES
+from pipelines.mail.sandbox import ParseGuard, objects_to_tables, warm_up
 from pipelines.storage.lake import Lake, WrittenFile
-from pipelines.storage.objects import ObjectInfo, ObjectStore, open_store
+from pipelines.storage.objects import ObjectInfo, ObjectStore
 from pipelines.storage.schemas import DAY_COLUMN, INBOUND, LIVE_PART_PREFIX
 from pipelines.tenants import TenantRegistry
-
-CHUNK_OBJECTS = 500
-"""Objects per unit of work handed to a worker process."""
-INLINE_BELOW = 400
-"""Batches smaller than this are parsed in-process: starting workers would cost more."""
 
 
 @dataclass
@@ -80,17 +74,21 @@ def ingest_mime(
     include_earlier: bool = False,
     workers: int | None = None,
     tenants: set[str] | None = None,
+    guard: ParseGuard | None = None,
 ) -> IngestResult:
     """Parse and attribute the objects of `days` and replace their lake partitions.
 
-    With `tenants`, every object of the days is still parsed (the tenant is known only after
-    attribution) but only those tenants' partitions are replaced: a one-tenant backfill gives
-    that tenant exactly the files a full run gives it, and leaves the other tenants alone."""
+    Objects are parsed on `workers` worker processes (one per core when None) under `guard`'s
+    budgets (the settings' when None). With `tenants`, every object of the days is still parsed
+    (the tenant is known only after attribution) but only those tenants' partitions are replaced:
+    a one-tenant backfill gives that tenant exactly the files a full run gives it, and leaves the
+    other tenants alone."""
     started = time.perf_counter()
+    warm_up()  # the workers' fork server starts while the objects are listed
     objects = select_objects(store, prefix, days, include_earlier)
     result = IngestResult(direction=direction, objects=len(objects))
     result.bytes_read = sum(o.size for o in objects)
-    tables = _parse_all(store, registry, direction, prefix, objects, workers)
+    tables = objects_to_tables(store, registry, direction, prefix, objects, guard=guard, workers=workers)
     if tenants is not None:
         tables = {name: _only_tenants(table, tenants) for name, table in tables.items()}
     written_days = set(days or ()) | {o.day for o in objects}
@@ -111,7 +109,7 @@ def ingest_mime(
     result.parsers = Counter(messages.column("parser").to_pylist())
     for flags in messages.column("parse_warnings").to_pylist():
         result.warnings.update(flags or ())
-    preview_columns = ["tenant_id", "sent_at", "from_address", "subject", "attachment_count", "parser"]
+    preview_columns = ["tenant_id", "ses_message_id", "received_at", "size_bytes", "attachment_count", "parser"]
     result.preview = messages.select(preview_columns).slice(0, 5).to_pylist()
     result.seconds = time.perf_counter() - started
     return result
@@ -119,49 +117,3 @@ def ingest_mime(
 
 def _only_tenants(table: pa.Table, tenants: set[str]) -> pa.Table:
     return table.filter(pc.is_in(table.column("tenant_id"), pa.array(sorted(tenants), pa.string())))
-
-
-def _parse_all(
-    store: ObjectStore,
-    registry: TenantRegistry,
-    direction: str,
-    prefix: str,
-    objects: list[ObjectInfo],
-    workers: int | None,
-) -> dict[str, pa.Table]:
-    chunks = [objects[i : i + CHUNK_OBJECTS] for i in range(0, len(objects), CHUNK_OBJECTS)]
-    workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(objects) < INLINE_BELOW:
-        results: Iterator[dict[str, pa.Table]] = (
-            _process_chunk(store, registry, direction, prefix, chunk) for chunk in chunks
-        )
-        return _concat(results)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = pool.map(
-            _process_chunk_in_worker,
-            [(store.url, store.endpoint_url, registry, direction, prefix, chunk) for chunk in chunks],
-        )
-        return _concat(futures)
-
-
-def _concat(results: Iterable[dict[str, pa.Table]]) -> dict[str, pa.Table]:
-    collected: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
-    for tables in results:
-        for name in TABLES:
-            collected[name].append(tables[name])
-    empty = ObjectRows().tables()
-    return {name: pa.concat_tables(parts) if parts else empty[name] for name, parts in collected.items()}
-
-
-def _process_chunk_in_worker(args: tuple) -> dict[str, pa.Table]:
-    url, endpoint, registry, direction, prefix, chunk = args
-    return _process_chunk(open_store(url, endpoint), registry, direction, prefix, chunk)
-
-
-def _process_chunk(
-    store: ObjectStore, registry: TenantRegistry, direction: str, prefix: str, chunk: list[ObjectInfo]
-) -> dict[str, pa.Table]:
-    rows = ObjectRows()
-    for info in chunk:
-        process_object(store, registry, direction, prefix, info, rows)
-    return rows.tables()

@@ -1,19 +1,21 @@
 """One object -> its rows: fetch, parse, attribute, and rows or exactly one quarantine row.
 
-The batch ingest and the live hand-off both call `process_object`, so a message becomes the same rows
-on either path.
+The batch ingest and the live hand-off both reach `process_object` through `pipelines.mail.sandbox`,
+which runs it in a worker process with time and memory budgets, so a message becomes the same rows on
+either path and no object can stop the others.
 """
 
 from __future__ import annotations
 
 import tempfile
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from pathlib import Path
 
 from pipelines.mail.rows import ObjectRows, add_message_rows
-from pipelines.mime.message import MimeParseError, ParsedMessage
+from pipelines.mime.limits import check_size
+from pipelines.mime.message import MimeLimitError, MimeParseError, ParsedMessage
 from pipelines.mime.parse import parse_message, parse_message_file
 from pipelines.storage.objects import ObjectInfo, ObjectStore
 from pipelines.storage.schemas import INBOUND, quarantine_row
@@ -21,6 +23,10 @@ from pipelines.tenants import Attribution, TenantRegistry
 
 LARGE_OBJECT_BYTES = 8 * 1024 * 1024
 """Objects above this are downloaded to a temporary file and parsed as a stream."""
+
+PARSER_ERROR = "parser_error"
+"""Quarantine reason of an exception in the parser (the parser's own refusals carry their reason:
+`MimeParseError.reason`)."""
 
 
 def process_object(
@@ -31,27 +37,38 @@ def process_object(
     info: ObjectInfo,
     rows: ObjectRows,
     notification_recipients: Iterable[str] = (),
+    on_fetched: Callable[[], None] | None = None,
+    scratch: str | None = None,
 ) -> tuple[ParsedMessage, Attribution] | None:
     """Add one object's rows to `rows`: message rows, or exactly one quarantine row. Returns the
-    parsed message and its tenant when it became message rows."""
+    parsed message and its tenant when it became message rows. `on_fetched` is called once the
+    object's bytes are read, before parsing starts; a large object is downloaded below `scratch`
+    (the system's temporary folder when None)."""
 
     def quarantine(stage: str, reason: str, error: str) -> None:
         rows.quarantine.append(quarantine_row(direction, info, stage, reason, error))
 
-    with tempfile.TemporaryDirectory(prefix="seslake-") if info.size > LARGE_OBJECT_BYTES else nullcontext() as tmp:
+    try:
+        check_size(info.size)  # never download what cannot be mail
+    except MimeLimitError as exc:
+        quarantine("fetch", exc.reason, str(exc))
+        return None
+    large = info.size > LARGE_OBJECT_BYTES
+    with tempfile.TemporaryDirectory(prefix="seslake-", dir=scratch) if large else nullcontext() as tmp:
         try:
             content = _fetch(store, info, tmp)
         except Exception as exc:  # noqa: BLE001 - any storage failure quarantines this object only
             quarantine("fetch", "read_failed", f"{type(exc).__name__}: {exc}")
             return None
+        if on_fetched is not None:
+            on_fetched()
         try:
             message = parse_message_file(content) if isinstance(content, Path) else parse_message(content)
         except MimeParseError as exc:
-            quarantine("parse", "empty_object" if info.size == 0 else "not_mail", str(exc))
+            quarantine("parse", exc.reason, str(exc))
             return None
         except Exception as exc:  # noqa: BLE001 - a parser bug must not stop the run
-            detail = "".join(traceback.format_exception_only(exc)).strip()
-            quarantine("parse", "parser_error", detail)
+            quarantine("parse", PARSER_ERROR, exception_text(exc))
             return None
 
     relative = info.key[len(prefix) :] if info.key.startswith(prefix) else info.key
@@ -65,6 +82,11 @@ def process_object(
         return None
     add_message_rows(rows, message, info, direction, relative, attribution.tenant_id, attribution.by)
     return message, attribution
+
+
+def exception_text(exc: BaseException) -> str:
+    """An exception as one line for the quarantine: `ValueError: bad thing`."""
+    return "".join(traceback.format_exception_only(exc)).strip()
 
 
 def _fetch(store: ObjectStore, info: ObjectInfo, tmp: str | None) -> bytes | Path:

@@ -31,11 +31,41 @@ class ObjectRows:
     warnings: Counter = field(default_factory=Counter)
 
     def tables(self) -> dict[str, pa.Table]:
+        """The rows as Arrow tables of the lake's schemas (raises when a value cannot be stored)."""
         out = {}
         for name in TABLES:
             schema = with_day(SCHEMAS[name])
             out[name] = pa.Table.from_pylist(getattr(self, name), schema=schema)
         return out
+
+    def mark(self) -> tuple[int, ...]:
+        """How many rows each table holds now: a point to cut at or go back to."""
+        return tuple(len(getattr(self, name)) for name in TABLES)
+
+    def between(self, start: tuple[int, ...], end: tuple[int, ...]) -> ObjectRows:
+        """The rows added between two `mark()`s (one object's rows)."""
+        return ObjectRows(**{name: getattr(self, name)[s:e] for name, s, e in zip(TABLES, start, end, strict=True)})
+
+    def truncate(self, mark: tuple[int, ...]) -> None:
+        """Drop the rows added after `mark` (what a failed object had added)."""
+        for name, count in zip(TABLES, mark, strict=True):
+            del getattr(self, name)[count:]
+
+    def extend(self, other: ObjectRows) -> None:
+        """Append `other`'s rows."""
+        for name in TABLES:
+            getattr(self, name).extend(getattr(other, name))
+
+    def unstorable(self) -> str | None:
+        """None when every row can become Arrow; else which table and column cannot, and why."""
+        for name in TABLES:
+            rows = getattr(self, name)
+            for column in with_day(SCHEMAS[name]):
+                try:
+                    pa.array([row.get(column.name) for row in rows], type=column.type)
+                except Exception as exc:  # noqa: BLE001 - any conversion error is the answer
+                    return f"{name}.{column.name}: {type(exc).__name__}: {exc}"
+        return None
 
 
 def add_message_rows(

@@ -10,6 +10,9 @@ journal file `_journal/<write>.json` records the moves and deletes that make the
 point), then they are carried out and the journal removed. A crash before the journal leaves the old
 files; a crash after it is finished by `recover()`, which every write and every read through this class
 runs first. So a day's files are always either the old set or the new set.
+
+Every carried-out commit is logged in `_log/` (`changes(since)`): consumers such as the threading and the
+warehouse keep a cursor in that log and read only the partitions that changed since.
 """
 
 from __future__ import annotations
@@ -37,10 +40,26 @@ JOURNAL_PREFIX = "_journal/"
 """One small file per committed write: the moves and deletes that make it the lake's."""
 STALE_STAGING = timedelta(hours=6)
 """Staged files of a write that never committed are removed once they are this old."""
+LOG_PREFIX = "_log/"
+"""One entry per carried-out commit, `<UTC time>-<write>.json`, naming the files it wrote or removed."""
+LOG_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
 
 _PARTITION_RE = re.compile(
     r"^(?P<table>[^/]+)/tenant=(?P<tenant>[^/]+)/date=(?P<date>[0-9-]+)/(?P<part>[^/]+)\.parquet$"
 )
+
+
+@dataclass(frozen=True)
+class Change:
+    """One commit of the lake's log: the partition files it wrote or removed."""
+
+    cursor: str
+    files: tuple[str, ...]
+
+    def days(self, table: str) -> set[date]:
+        """The days of `table` this commit touched."""
+        matches = (_PARTITION_RE.match(key) for key in self.files)
+        return {date.fromisoformat(m["date"]) for m in matches if m and m["table"] == table}
 
 
 @dataclass(frozen=True)
@@ -142,7 +161,13 @@ class Lake:
 
     def _commit(self, token: str, keys: list[str], obsolete: list[str]) -> None:
         """Make a staged write the lake's: record the plan (the commit point), then carry it out."""
-        plan = {"token": token, "moves": [[_staged(token, key), key] for key in keys], "deletes": obsolete}
+        committed_at = datetime.now(UTC).strftime(LOG_TIME_FORMAT)
+        plan = {
+            "token": token,
+            "moves": [[_staged(token, key), key] for key in keys],
+            "deletes": obsolete,
+            "log": f"{LOG_PREFIX}{committed_at}-{token}.json",
+        }
         journal = f"{JOURNAL_PREFIX}{token}.json"
         self.store.put(journal, json.dumps(plan).encode())
         self._carry_out(journal, plan)
@@ -152,7 +177,22 @@ class Lake:
             self.store.move(staged, key)
         for key in plan["deletes"]:
             self.store.delete(key)
+        changed = sorted({key for _, key in plan["moves"]} | set(plan["deletes"]))
+        self.store.put(plan["log"], json.dumps({"files": changed}).encode())
         self.store.delete(journal)
+
+    def changes(self, since: str | None = None) -> tuple[list[Change], str | None]:
+        """The commits logged after the cursor `since` (all of them for None), oldest first, and the cursor
+        to continue from: how a consumer finds what changed without reading the lake."""
+        entries: list[Change] = []
+        cursor = since
+        for info in self.store.list(LOG_PREFIX, start_after=since):
+            if not info.key.endswith(".json"):
+                continue
+            files = json.loads(self.store.get(info.key))["files"]
+            entries.append(Change(info.key, tuple(files)))
+            cursor = info.key
+        return entries, cursor
 
     def recover(self, stale_after: timedelta = STALE_STAGING) -> int:
         """Finish every write that was committed but not carried out (a crash between the two), and remove
@@ -173,16 +213,17 @@ class Lake:
         """Delete the files of parts named `part_prefix…` on `days` whose every row's object is among
         `covered_keys`: the live path's files, once a batch run has written the same objects."""
         key_column = "source_key" if table == "quarantine" else "object_key"
-        dropped = 0
+        dropped: list[str] = []
         for key in self.partition_files(table):
             match = _PARTITION_RE.match(key)
             if not match or not match["part"].startswith(part_prefix) or date.fromisoformat(match["date"]) not in days:
                 continue
             keys = pq.read_table(io.BytesIO(self.store.get(key)), columns=[key_column]).column(key_column).to_pylist()
             if set(keys) <= covered_keys:
-                self.store.delete(key)
-                dropped += 1
-        return dropped
+                dropped.append(key)
+        if dropped:
+            self._commit(uuid.uuid4().hex, [], dropped)
+        return len(dropped)
 
     def object_keys(self, days: set[date]) -> set[str]:
         """The objects the lake holds on `days`: `messages.object_key` and `quarantine.source_key`."""

@@ -22,12 +22,23 @@ envelope mailbox when no registry is known; nothing ever links across mailboxes)
    references are never glued together by them:
    - an Outlook Thread-Index conversation GUID (bytes 6..22 of the decoded header, after the reserved
      byte and 40-bit FILETIME, MS-OXOMSG 2.2.1.3), held by the first message that carried it;
-   - a tracking address (`case-<token>@…` or `<mailbox>+case-<token>@…`), held by the first message
-     that set it as Reply-To or was sent to it;
+   - a tracking address (`<mailbox>+case-<id>-<mac>@…`, `pipelines.threads.tracking`), given only when
+     its keyed token verified: registered by our own outbound mail that set it as Reply-To (the first
+     one holds it), joined by inbound mail sent to it (To, Cc or envelope). Inbound mail never registers
+     or claims a case, whatever its Reply-To says;
    - the subject, for a message that no other rule joined and whose subject carries a reply or forward
      marker (`Re:`, `RES:`, `AW:`, `SV:`, `Antw:`, `RV:`, `Fwd:`, `回复:` …): the latest earlier message
      of the mailbox with the same normalized subject and an overlapping counterparty, at most
      `subject_window` seconds before it.
+
+   **Unauthenticated mail gets no soft link**: inbound mail whose DMARC verdict is `fail`, or none of
+   whose SPF, DKIM and DMARC verdicts is `pass` (`fails_authentication`), may have a forged From or
+   Reply-To, so it neither joins nor holds anything by Thread-Index, tracking address or subject: only
+   its own references place it, or it starts a thread. Authentication vouches for the From alone, so
+   inbound mail with verdicts is matched by the subject rule on its From, never on its Reply-To (the
+   earlier mail it joins still counts its Reply-To: a web form's customer). Outbound mail (ours) is
+   trusted; mail without any verdict (not received through SES, e.g. files threaded offline) is treated
+   as before.
 
 `thread_id` is a hash of the mailbox and the key of the thread's first-arrived message, so adding mail
 never renames a thread. When new mail genuinely joins two existing threads (a reply referencing both,
@@ -56,13 +67,16 @@ from pipelines.threads.reply import ReplyHeaders, reply_headers
 
 SUBJECT_WINDOW = 7 * 86400
 """Seconds: a reference-less message joins a same-subject thread only this soon after its last match."""
-STATE_VERSION = 1
+STATE_VERSION = 2
+"""Version 2: only verified tracking addresses of outbound mail are registered (version 1 also kept cases
+claimed by inbound Reply-To and unkeyed tokens), and unauthenticated mail holds no soft key."""
 
 # Message ids never contain spaces (extraction strips whitespace), so these prefixes cannot collide.
 _TI_KEY = " ti "
 _RT_KEY = " rt "
 _ROW_KEY = " row "
 _DUP_KEY = " dup:"
+_NO_VERDICTS = (None, None, None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,7 +90,8 @@ class ThreadColumns:
     Ids are bare (no angle brackets). Times are seconds since the epoch (UTC). `participants` are the
     counterparties, lower-cased (for inbound mail its Reply-To or From, for outbound mail To and Cc);
     `addresses` every address of the message, lower-cased (to recognise addresses in In-Reply-To);
-    `tracking` the tracking addresses it set as Reply-To or was sent to.
+    `tracking` its verified tracking addresses (for outbound mail those it set as Reply-To, for inbound
+    mail those it was sent to).
     """
 
     mailbox: list[str] = field(default_factory=list)
@@ -85,12 +100,15 @@ class ThreadColumns:
     message_id: list[str | None] = field(default_factory=list)
     ses_message_id: list[str | None] = field(default_factory=list)
     """Outbound messages only: the SES id their wire Message-ID is built from."""
+    outbound: list[bool | None] = field(default_factory=list)
+    """Our own mail (sent by the reply service): trusted, and the only mail that registers a case."""
     reference_ids: list[Sequence[str] | None] = field(default_factory=list)
     """Every id of References then In-Reply-To, in order (the lake's `reference_ids`)."""
     in_reply_to: list[str | None] = field(default_factory=list)
     """The In-Reply-To header as written."""
     thread_index: list[str | None] = field(default_factory=list)
     tracking: list[Sequence[str] | None] = field(default_factory=list)
+    """Tracking addresses whose token verified for the mailbox (`pipelines.threads.tracking`), lower-cased."""
     subject: list[str | None] = field(default_factory=list)
     """Normalized subject (`pipelines.subjects.normalize_subject`)."""
     subject_marked: list[bool | None] = field(default_factory=list)
@@ -98,6 +116,10 @@ class ThreadColumns:
     from_address: list[str | None] = field(default_factory=list)
     participants: list[Sequence[str] | None] = field(default_factory=list)
     addresses: list[Sequence[str] | None] = field(default_factory=list)
+    spf_verdict: list[str | None] = field(default_factory=list)
+    """SES's verdicts on inbound mail, lower-case (`pass`, `fail`, `softfail`, `none` …); None when absent."""
+    dkim_verdict: list[str | None] = field(default_factory=list)
+    dmarc_verdict: list[str | None] = field(default_factory=list)
     sent_at: list[float | None] = field(default_factory=list)
     """The Date header: with the sender, what tells a copy from a clash."""
     arrived_at: list[float | None] = field(default_factory=list)
@@ -120,6 +142,15 @@ class ThreadColumns:
                     value = ""
                 getattr(columns, name).append(value)
         return columns
+
+
+def fails_authentication(spf: str | None, dkim: str | None, dmarc: str | None) -> bool:
+    """True for mail whose sender nothing vouches for: DMARC `fail`, or verdicts present and none of SPF,
+    DKIM and DMARC `pass` (`softfail`, `neutral`, `none`, `temperror` … do not pass). False when every
+    verdict is absent (mail that did not come through SES's receiving), whose trust is not known."""
+    if dmarc is None and spf is None and dkim is None:
+        return False
+    return dmarc == "fail" or "pass" not in (spf, dkim, dmarc)
 
 
 @dataclass(slots=True)
@@ -263,6 +294,13 @@ class ThreadState:
             columns.tracking,
             columns.subject_marked,
         )
+        outbound_col, spf_col, dkim_col, dmarc_col = (
+            columns.outbound,
+            columns.spf_verdict,
+            columns.dkim_verdict,
+            columns.dmarc_verdict,
+        )
+        _check_lengths(columns, n)
         rows = zip(
             order,
             mailboxes,
@@ -394,8 +432,13 @@ class ThreadState:
                                 joined.append((mailbox, other))
 
             # Soft links: they move only a message without usable references, and only onto mail that
-            # arrived before it (every decision here looks at earlier rows alone).
+            # arrived before it (every decision here looks at earlier rows alone). Mail that fails
+            # authentication takes no part in them: it neither joins nor holds anything by them.
             if copy:
+                continue
+            ours = outbound_col[i]
+            dmarc = dmarc_col[i]
+            if not ours and dmarc != "pass" and fails_authentication(spf_col[i], dkim_col[i], dmarc):
                 continue
             linked = False
             thread_index = ti_col[i]
@@ -406,7 +449,11 @@ class ThreadState:
             tracking = tracking_col[i]
             if tracking:
                 for address in tracking:
-                    linked = soft(mailbox, _RT_KEY + address.lower(), node, found, start, joined) or linked
+                    key = _RT_KEY + address.lower()
+                    if ours:  # our answer set it as Reply-To: it registers the case (the first one holds it)
+                        linked = soft(mailbox, key, node, found, start, joined) or linked
+                    else:  # mail sent to it joins a case our mail registered, never registers one
+                        linked = self._join(mailbox, key, node, found, start, joined) or linked
             if not subject or arrived_at is None:
                 continue
             index = all_subjects[mailbox]
@@ -417,6 +464,9 @@ class ThreadState:
             earlier[node] = other
             if not found and not linked and parts and marked_col[i]:
                 mine = set(parts)
+                if not ours and (dmarc, spf_col[i], dkim_col[i]) != _NO_VERDICTS:
+                    # SES's verdicts vouch for the From alone: a Reply-To may name anyone
+                    mine = {from_address.lower()} if from_address else set()
                 while other >= 0:
                     other_at = arrived[other]
                     if arrived_at - other_at > window:
@@ -458,6 +508,16 @@ class ThreadState:
             ids[key] = self._new(key, self._find(node))
             return False
         if has_refs:
+            return False
+        self._union(self._find(node), self._find(other), mailbox, start, joined)
+        return True
+
+    def _join(
+        self, mailbox: str, key: str, node: int, has_refs: bool, start: int, joined: list[tuple[str, int]]
+    ) -> bool:
+        """For a message without usable references, join the thread holding a soft key, if one holds it."""
+        other = self.ids[mailbox].get(key)
+        if other is None or has_refs:
             return False
         self._union(self._find(node), self._find(other), mailbox, start, joined)
         return True
@@ -516,7 +576,7 @@ class ThreadState:
         return key.split(_DUP_KEY, 1)[0]
 
     def mailbox_of_tracking(self, address: str) -> str | None:
-        """The mailbox (tenant) in which a tracking address was set as Reply-To or written to, if any:
+        """The mailbox (tenant) whose outbound mail registered a tracking address as its Reply-To, if any:
         what attributes mail sent to `case-<token>@…` when nothing else does."""
         key = _RT_KEY + address.lower()
         return next((mailbox for mailbox, ids in self.ids.items() if key in ids), None)
@@ -630,7 +690,7 @@ class ThreadState:
         meta = nodes.schema.metadata or {}
         version = int(meta.get(b"version", b"0"))
         if version != STATE_VERSION:
-            raise ValueError(f"thread state version {version}, expected {STATE_VERSION}")
+            raise StateVersionError(f"saved thread state has version {version}, expected {STATE_VERSION}")
         state = cls(subject_window=int(meta[b"subject_window"]))
         state.max_arrived = float(meta[b"max_arrived"])
         state.messages = int(meta[b"messages"])
@@ -681,6 +741,17 @@ class ThreadState:
 
 
 STATE_TABLES = ("nodes", "subjects", "clashes", "aliases", "ses")
+
+
+class StateVersionError(ValueError):
+    """A saved state written under other rules (another `STATE_VERSION`): thread everything again instead."""
+
+
+def _check_lengths(columns: ThreadColumns, n: int) -> None:
+    """Every column must have one value per row (a column left empty is a caller's mistake)."""
+    short = [f.name for f in fields(columns) if len(getattr(columns, f.name)) != n]
+    if short:
+        raise ValueError(f"ThreadColumns: {', '.join(short)} must have {n} values, one per row")
 
 
 def _pairs_table(nested: dict[str, dict[str, object]], key: str, value: str, value_type: pa.DataType) -> pa.Table:

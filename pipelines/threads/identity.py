@@ -1,5 +1,5 @@
-"""What names a message, a thread or a case: SES ids in every region's form, tracking addresses, Outlook's
-Thread-Index, address junk in In-Reply-To, and the thread id itself. Small pure functions."""
+"""What names a message or a thread: SES ids in every region's form, Outlook's Thread-Index, address junk in
+In-Reply-To, and the thread id itself. Small pure functions (case addresses are `pipelines.threads.tracking`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ SES_REGION_DOMAINS = {
 _NOTHING: frozenset[str] = frozenset()
 _BRACKETED = re.compile(r"<([^<>]*)>")
 _OUTSIDE_IDS = re.compile(r"<[^<>]*>|\([^()]*\)")
-_TRACKING = re.compile(r"^(?:[^@\s+]+\+)?case-[a-z0-9][a-z0-9._-]*@[^@\s]+\.[^@\s]+$", re.IGNORECASE)
 
 
 def canonical_id(message_id: str) -> str:
@@ -37,11 +36,6 @@ def ses_wire_id(ses_message_id: str, domain: str | None = None) -> str:
     if domain is None:
         domain = SES_REGION_DOMAINS.get(ses_message_id[:4], "email.amazonses.com")
     return f"{ses_message_id}@{domain}"
-
-
-def is_tracking_address(address: str) -> bool:
-    """`case-<token>@host` or `<mailbox>+case-<token>@host`: an address that names one support case."""
-    return bool(_TRACKING.match(address))
 
 
 def thread_index_guid(value: str | None) -> str | None:

@@ -8,10 +8,14 @@ and the other id is recorded in `thread_renames` (the warehouse reads ids throug
 
 Threading follows arrival order, so the run falls back to threading everything from scratch (the
 same ids, since they are derived from each thread's first message) when history changed under it:
-a threaded message no longer in the lake, new mail that arrived before mail already threaded, or a
+a threaded message no longer in the lake, new mail that arrived before mail already threaded, a
 saved state that does not match `message_threads` (a run that died between the two writes: rows
 are written first, then the state, then `_state/threads/meta.parquet` saying how many messages it
-covers).
+covers), or a state saved under other rules (another `STATE_VERSION`).
+
+Tracking addresses count only when their keyed token verifies with the tracking secret: both entry
+points take `tracking_secret` (`Settings.tracking_secret`; '' = the development key, see
+`pipelines.threads.tracking`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import pyarrow.parquet as pq
 
 from pipelines.storage.lake import Lake, to_parquet_bytes
 from pipelines.storage.schemas import DAY_COLUMN, INBOUND, MESSAGE_THREADS, OUTBOUND, THREAD_RENAMES, with_day
-from pipelines.threads.engine import ThreadColumns, ThreadState
+from pipelines.threads.engine import StateVersionError, ThreadColumns, ThreadState
 from pipelines.threads.inputs import LAKE_COLUMNS, columns_from_lake
 from pipelines.threads.reply import ReplyHeaders
 
@@ -46,19 +50,21 @@ class ThreadLakeResult:
 
 
 def thread_lake(
-    lake: Lake, *, full_rebuild: bool = False, inbound_domains: list[str] | None = None
+    lake: Lake, *, full_rebuild: bool = False, inbound_domains: list[str] | None = None, tracking_secret: str = ""
 ) -> ThreadLakeResult:
+    """Thread the messages of `messages` not yet in `message_threads` against the saved state (or all of
+    them again, see the module docstring), append their rows and save the state."""
     started = time.perf_counter()
     result = ThreadLakeResult()
     messages = lake.read_table("messages", columns=list(LAKE_COLUMNS))
     threaded = lake.read_table("message_threads", columns=KEY_COLUMNS)
-    saved = None if full_rebuild else _load_state(lake)
+    saved, unusable = (None, "") if full_rebuild else _saved_state(lake)
     new = _rows_not_in(messages, threaded)
-    columns = columns_from_lake(new, inbound_domains)
+    columns = columns_from_lake(new, inbound_domains, tracking_secret)
     if full_rebuild:
         reason = "requested"
     elif saved is None:
-        reason = "no saved state"
+        reason = unusable or "no saved state"
     elif saved[1]["messages"] != threaded.num_rows:
         reason = "saved state does not match message_threads"
     elif threaded.num_rows + new.num_rows != messages.num_rows:
@@ -70,7 +76,7 @@ def thread_lake(
     if reason:
         result.full_rebuild, result.reason = True, reason
         state, new, latest = ThreadState(), messages, float("-inf")
-        columns = columns_from_lake(new, inbound_domains)
+        columns = columns_from_lake(new, inbound_domains, tracking_secret)
     else:
         state, meta = saved
         latest = meta["latest_arrival"]
@@ -182,6 +188,14 @@ def _with_existing(lake: Lake, table: str, part: str, days: set, new: pa.Table) 
 META = "meta"
 
 
+def _saved_state(lake: Lake) -> tuple[tuple[ThreadState, dict] | None, str]:
+    """`_load_state`, or None and why a saved state cannot be used (another version), if so."""
+    try:
+        return _load_state(lake), ""
+    except StateVersionError as exc:
+        return None, str(exc)
+
+
 def _load_state(lake: Lake) -> tuple[ThreadState, dict] | None:
     """The saved state and its meta (messages covered, latest arrival), or None when there is none."""
     keys = [info.key for info in lake.store.list(STATE_PREFIX) if info.key.endswith(".parquet")]
@@ -203,7 +217,7 @@ def _save_state(lake: Lake, state: ThreadState, meta: dict) -> None:
 
 
 def thread_for(
-    lake: Lake, object_keys: list[str], inbound_domains: list[str] | None = None
+    lake: Lake, object_keys: list[str], inbound_domains: list[str] | None = None, *, tracking_secret: str = ""
 ) -> dict[str, tuple[str, ReplyHeaders | None]]:
     """Thread id and reply headers (`in_reply_to`, `references`, `subject`) for messages in the lake,
     saving nothing. Messages already threaded keep their row (their id read through later joins);
@@ -225,12 +239,12 @@ def thread_for(
     if wanted <= set(found):
         return found
     messages = lake.read_table("messages", columns=list(LAKE_COLUMNS))
-    saved = _load_state(lake)
+    saved, _ = _saved_state(lake)
     if saved is None or saved[1]["messages"] != threaded.num_rows:
         state, new = ThreadState(), messages
     else:
         state, new = saved[0], _rows_not_in(messages, threaded)
-    threading = state.thread(columns_from_lake(new, inbound_domains))
+    threading = state.thread(columns_from_lake(new, inbound_domains, tracking_secret))
     for row in _thread_rows(new, threading.thread_ids, state, datetime.now(UTC)).to_pylist():
         if row["object_key"] in wanted and row["object_key"] not in found:
             found[row["object_key"]] = (row["thread_id"], _reply_of(row))

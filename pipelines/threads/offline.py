@@ -4,14 +4,18 @@ and placing each message in its mailbox (what `seslake threads` runs).
 Mailboxes: with a tenant registry each message is attributed to its tenant exactly as the ingest does
 (inbound by envelope, forwarding headers and addresses; outbound by tag, configuration set, From domain,
 then an `outbound/<tenant>/` path); mail that matches no tenant but was written to a tracking address
-another message set as Reply-To takes that message's tenant, and the rest (what the ingest quarantines)
-is threaded apart in the `_unattributed` mailbox. Without a registry each envelope recipient (SES's
-`Received … for`, then X-Forwarded-To / Delivered-To / X-Original-To, plus-tags removed) is its own
-mailbox; mail without one takes the mailbox its From, To or Cc address was seen receiving mail in (so an
-archived reply joins the mailbox its customer wrote to), a `case-…` tracking recipient takes the mailbox
-of the mail that set it as Reply-To, and anything else shares the default mailbox ''. Mail of two
-mailboxes never joins one thread. `one_mailbox` puts everything in one mailbox instead (a mailing-list
-archive, one person's maildir), registry or not.
+that a tenant's outbound mail set as Reply-To (its token verifying for that tenant) takes that tenant,
+and the rest (what the ingest quarantines) is threaded apart in the `_unattributed` mailbox. Without a
+registry each envelope recipient (SES's `Received … for`, then X-Forwarded-To / Delivered-To /
+X-Original-To, plus-tags removed) is its own mailbox; mail without one takes the mailbox its From, To or
+Cc address was seen receiving mail in (so an archived reply joins the mailbox its customer wrote to), a
+`case-…` tracking recipient takes the mailbox of the outbound mail that set it as Reply-To, and anything
+else shares the default mailbox ''. Mail of two mailboxes never joins one thread. `one_mailbox` puts
+everything in one mailbox instead (a mailing-list archive, one person's maildir), registry or not.
+
+Tracking tokens are keyed by tenant, so the tracking-address rule links mail only when the mailboxes are
+tenants (with a registry, or a `one_mailbox` named after the tenant); without a registry a mailbox is an
+envelope address, no token verifies and such mail is threaded by the other rules.
 
 A message without a Message-ID is keyed `seslake-sha1-<sha1 of its bytes>`; when several files share a
 Message-ID the first to arrive names the entry.
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING
 from pipelines.storage.schemas import INBOUND, OUTBOUND, UNATTRIBUTED
 
 if TYPE_CHECKING:
+    from pipelines.mail.sandbox import ParseGuard
     from pipelines.mime.message import ParsedMessage
     from pipelines.tenants import TenantRegistry
     from pipelines.threads.inputs import MailItem
@@ -67,17 +72,20 @@ def iter_sources(paths: list[Path]) -> Iterator[tuple[str, bytes]]:
 
 
 def thread_paths(
-    paths: list[Path], registry: TenantRegistry | None = None, one_mailbox: str | None = None
+    paths: list[Path],
+    registry: TenantRegistry | None = None,
+    one_mailbox: str | None = None,
+    tracking_secret: str = "",
 ) -> tuple[dict[str, str], dict[str, tuple[int, str, str]]]:
     """Thread every message under `paths`: ({Message-ID: thread id}, {thread id: (messages, mailbox,
-    first subject)} oldest first)."""
+    first subject)} oldest first). `tracking_secret` is `Settings.tracking_secret` ('' = the development key)."""
     from pipelines.threads.engine import ThreadState
     from pipelines.threads.inputs import columns_from_parsed
 
     if one_mailbox is not None:
         registry = None
-    items, keys = mail_items(iter_sources(paths), registry, one_mailbox)
-    columns = columns_from_parsed(items, registry.inbound_domains if registry else None)
+    items, keys = mail_items(iter_sources(paths), registry, one_mailbox, tracking_secret)
+    columns = columns_from_parsed(items, registry.inbound_domains if registry else None, tracking_secret)
     result = ThreadState().thread(columns)
 
     def arrival(i: int) -> tuple[float, str]:
@@ -95,22 +103,26 @@ def thread_paths(
 
 
 def mail_items(
-    sources: Iterable[tuple[str, bytes]], registry: TenantRegistry | None = None, one_mailbox: str | None = None
+    sources: Iterable[tuple[str, bytes]],
+    registry: TenantRegistry | None = None,
+    one_mailbox: str | None = None,
+    tracking_secret: str = "",
+    guard: ParseGuard | None = None,
 ) -> tuple[list[MailItem], list[str]]:
     """Parse named raw messages and place each in its mailbox (see the module docstring): the items to
-    thread and each one's output key (its Message-ID, or `seslake-sha1-…`). Unparseable input is
-    reported on stderr and left out."""
-    from pipelines.mime.message import MimeParseError
-    from pipelines.mime.parse import parse_message
+    thread and each one's output key (its Message-ID, or `seslake-sha1-…`). Each message is parsed in a
+    guarded worker process (`pipelines.mail.sandbox`, budgets from `guard`, else the settings): input
+    that is not mail, or that crashes the parser or overruns its time or memory, is reported on stderr
+    with the reason and left out."""
+    from pipelines.mail.sandbox import Refusal, parse_sources
     from pipelines.threads.inputs import MailItem
+    from pipelines.threads.tracking import verify_tracking_address
 
     items: list[MailItem] = []
     keys: list[str] = []
-    for name, raw in sources:
-        try:
-            message = parse_message(raw)
-        except MimeParseError as exc:
-            print(f"seslake: skipping {name}: {exc}", file=sys.stderr)
+    for name, raw, message in parse_sources(sources, guard=guard):
+        if isinstance(message, Refusal):
+            print(f"seslake: skipping {name}: {message}", file=sys.stderr)
             continue
         direction = _direction(message, name)
         ses_id = _ses_id(message, name) if direction == OUTBOUND else None
@@ -122,7 +134,11 @@ def mail_items(
     elif registry is not None:
         for item in items:
             item.mailbox = _tenant(registry, item)
-        _resolve_tracking(items, lambda mailbox: mailbox == UNATTRIBUTED)
+        _resolve_tracking(
+            items,
+            lambda mailbox: mailbox == UNATTRIBUTED,
+            lambda address, tenant: verify_tracking_address(address, tenant, secret=tracking_secret) is not None,
+        )
     else:
         _assign_mailboxes(items)
     return items, keys
@@ -167,7 +183,7 @@ def _tenant(registry: TenantRegistry, item: MailItem) -> str:
 def _assign_mailboxes(items: list[MailItem]) -> None:
     """Mailboxes without a registry (see the module docstring)."""
     from pipelines.tenants import canonical_address
-    from pipelines.threads.identity import is_tracking_address
+    from pipelines.threads.tracking import is_tracking_address
 
     seen_in: dict[str, str | None] = {}
     for item in items:
@@ -187,19 +203,24 @@ def _assign_mailboxes(items: list[MailItem]) -> None:
             if found := seen_in.get(canonical_address(address)):
                 item.mailbox = found
                 break
-    _resolve_tracking(items, lambda mailbox: not mailbox or is_tracking_address(mailbox))
+    _resolve_tracking(
+        items,
+        lambda mailbox: not mailbox or is_tracking_address(mailbox),
+        lambda address, _: is_tracking_address(address),
+    )
 
 
-def _resolve_tracking(items: list[MailItem], unknown: Callable[[str], bool]) -> None:
+def _resolve_tracking(
+    items: list[MailItem], unknown: Callable[[str], bool], names_case: Callable[[str, str], bool]
+) -> None:
     """Mail whose mailbox is unknown but that was sent to a tracking address takes the mailbox of the
-    mail that set that address as Reply-To (the DESIGN's last attribution rule)."""
-    from pipelines.threads.identity import is_tracking_address
-
+    outbound mail that set that address as Reply-To (the DESIGN's last attribution rule). Only our own
+    outbound mail names a case, and only with an address `names_case(address, mailbox)` accepts."""
     case_mailbox: dict[str, str] = {}
     for item in items:
-        if not unknown(item.mailbox):
+        if item.direction == OUTBOUND and not unknown(item.mailbox):
             for a in item.message.reply_to:
-                if is_tracking_address(a.address):
+                if names_case(a.address, item.mailbox):
                     case_mailbox.setdefault(a.address.lower(), item.mailbox)
     for item in items:
         if unknown(item.mailbox):

@@ -60,6 +60,14 @@ def test_partition_range_materialization_writes_lake_with_metadata(archive_copy,
     assert metadata["messages"].value + metadata["quarantined"].value == inbound_objects
     assert metadata["messages"].value > 0
     assert "| tenant_id |" in metadata["preview"].value
+    lake_messages = Lake(LocalStore(tmp_path / "lake")).read_table("messages").to_pylist()
+    materializations = [
+        m for a in (inbound_mail, outbound_mail) for m in result.asset_materializations_for_node(a.op.name)
+    ]
+    shown = " ".join(str(value) for m in materializations for value in m.metadata.values())
+    private = {m["subject"] for m in lake_messages if len(m["subject"] or "") > 8}
+    private |= {m["from_address"] for m in lake_messages if m["from_address"]}
+    assert private and not any(text in shown for text in private), "metadata shows subjects or addresses"
     assert sum(metadata["messages_per_tenant"].value.values()) == metadata["messages"].value
     lake = Lake(LocalStore(tmp_path / "lake"))
     directions = set(lake.read_table("messages").column("direction").to_pylist())

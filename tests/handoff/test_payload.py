@@ -25,7 +25,7 @@ from pipelines.handoff.payload import (
     strip_reply,
 )
 from pipelines.mime.message import AttachmentInfo, ParsedMessage
-from pipelines.mime.parse import html_body, parse_message
+from pipelines.mime.parse import parse_message
 from pipelines.tenants import load_registry
 from pipelines.threads.reply import ReplyHeaders
 from tests.conftest import COMPOSED_SES, REAL_SES
@@ -67,6 +67,7 @@ def test_ses_received_sample_fills_ids_envelope_auth_and_reply() -> None:
         "ses_message_id": "exampleid0123456789abcdefghijklmnopqrstu",
         "rfc_message_id": "CAEXAMPLE123@mail.example.org",
         "thread_id": "3f2a9c0d4e5b6a71",
+        "case_id": None,
         "in_reply_to": "EXAMPLE0100018f2a7c9b1e-3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f-000000@email.amazonses.com",
         "references": [],
     }
@@ -89,6 +90,7 @@ def test_ses_received_sample_fills_ids_envelope_auth_and_reply() -> None:
         "Subject": "Re: x",
         "In-Reply-To": "<CAEXAMPLE123@mail.example.org>",
         "References": "<root@x> <CAEXAMPLE123@mail.example.org>",
+        "Reply-To": None,
     }
 
 
@@ -125,25 +127,25 @@ def test_attachments_are_locators_with_metadata_never_bytes() -> None:
     body = payload_bytes(payload)
     base64_of_png = b"iVBORw0KGgo"  # every base64-encoded PNG starts so
     assert base64_of_png in raw and base64_of_png not in body
-    assert payload["html"] == {"content": None, "truncated": False, "present": True, "omitted_reason": HTML_OMITTED}
+    assert payload["html"] == {"content": message.html, "truncated": False, "present": True, "omitted_reason": None}
+    assert "cid:0A0AD2F8-6672-45A8-8248-0AC6C7282970" in message.html
 
 
 @needs_samples
-def test_html_only_mail_has_text_converted_and_its_html_when_given() -> None:
+def test_html_only_mail_has_text_converted_and_its_html_part() -> None:
     raw = (REAL_SES / "uber_otp_only_html_incoming.email").read_bytes()
     message = parse_message(raw)
     payload = _build(message)
 
     assert payload["text"]["from_html"] is True
     assert "Uber" in payload["text"]["content"]
-    assert payload["html"]["present"] is True and payload["html"]["content"] is None
+    html = message.html
+    assert payload["html"] == {"content": html, "truncated": False, "present": True, "omitted_reason": None}
+    assert html.lstrip().startswith("<!DOCTYPE html") and "Uber" in html
+    without = _build(dataclasses.replace(message, html=None))
+    assert without["html"] == {"content": None, "truncated": False, "present": True, "omitted_reason": HTML_OMITTED}
 
-    html = html_body(raw)
-    with_html = _build(message, html=html)
-    assert with_html["html"] == {"content": html, "truncated": False, "present": True, "omitted_reason": None}
-    assert with_html["html"]["content"].lstrip().startswith("<!DOCTYPE html") and "Uber" in html
-
-    huge = _build(message, html="<p>" + "é" * (HTML_MAX_BYTES) + "</p>")
+    huge = _build(dataclasses.replace(message, html="<p>" + "é" * (HTML_MAX_BYTES) + "</p>"))
     assert huge["html"]["truncated"] is True
     assert len(huge["html"]["content"].encode()) <= HTML_MAX_BYTES
 
@@ -316,12 +318,14 @@ def test_reply_headers_are_set_as_header_values_or_left_null_without_an_id() -> 
         "Subject": "Re: big",
         "In-Reply-To": "<b@x>",
         "References": "<a@x> <b@x>",
+        "Reply-To": None,
     }
     assert without == {
         "From": "info@caminosdelassierras.com.ar",
         "Subject": "Re: big",
         "In-Reply-To": None,
         "References": None,
+        "Reply-To": None,
     }
 
 
@@ -348,3 +352,16 @@ def test_event_id_depends_on_tenant_and_ses_id_only() -> None:
 def test_naive_received_at_is_refused() -> None:
     with pytest.raises(ValueError, match="naive"):
         _build(_plain("hola"), received_at=datetime(2026, 10, 2, 9, 30))
+
+
+def test_the_answer_gets_the_case_address_and_a_verified_case_is_named() -> None:
+    from pipelines.threads.tracking import tracking_address
+
+    address = tracking_address("caminos", "3f2a9c0d4e5b6a71", "caminos@ses.omnibrein.com", secret="k")
+    payload = _build(_plain("hola"), case_address=address, case_id="3f2a9c0d4e5b6a71")
+    unknown = _build(_plain("hola"), envelope_recipients=["caminos+case-12@ses.omnibrein.com"])
+
+    assert payload["reply"]["Reply-To"] == address
+    assert payload["ids"]["case_id"] == "3f2a9c0d4e5b6a71"
+    assert unknown["ids"]["case_id"] is None and unknown["reply"]["Reply-To"] is None
+    assert unknown["mailbox_hash"] == "case-12"  # what the sender wrote, unverified

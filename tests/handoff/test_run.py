@@ -20,6 +20,7 @@ from pipelines.mail.ingest import ingest_mime
 from pipelines.storage.lake import Lake
 from pipelines.storage.objects import LocalStore, S3Store
 from pipelines.tenants import load_registry
+from pipelines.threads.tracking import verify_tracking_address
 from tests.conftest import PROJECT
 
 SECRET = "live-test-secret"
@@ -112,6 +113,8 @@ def test_every_message_is_delivered_once_with_its_tenant_and_thread(world):
         key = payload["ids"]["ses_message_id"]
         assert payload["ids"]["tenant_id"] == world["truth"][f"inbound/{key}"]["tenant_id"]
         assert payload["ids"]["thread_id"]
+        case = verify_tracking_address(payload["reply"]["Reply-To"], payload["ids"]["tenant_id"], secret="")
+        assert case == payload["ids"]["thread_id"]
         assert (payload["html"]["content"] is not None) == payload["html"]["present"]
     assert any(payload["html"]["present"] for payload in payloads)
     counts = world["ledger"].counts()
@@ -192,6 +195,7 @@ from pipelines.handoff.run import HandoffTarget, hand_off
 from pipelines.handoff.discovery import batch_key, receive_notifications
 from pipelines.storage.objects import LocalStore, S3Store
 from pipelines.tenants import load_registry
+from pipelines.threads.tracking import verify_tracking_address
 endpoint, bucket, queue_url, url, ledger_path, lake_path, registry_path = sys.argv[1:8]
 sqs = boto3.client("sqs", endpoint_url=endpoint)
 items = receive_notifications(sqs, queue_url, "inbound/", max_items=1000, seconds=5, visibility_timeout=2)
@@ -261,19 +265,19 @@ def test_one_message_failing_anywhere_is_quarantined_and_the_batch_goes_on(world
 
     items = receive(world)
     broken, unbuildable = items[0].object_key, items[1].object_key
-    original_take, original_payload = live.process_object, live.build_payload
+    original_check, original_payload = live.foreign_object, live.build_payload
 
-    def process(store, registry, direction, prefix, info, rows, recipients=()):
-        if info.key == broken:
+    def check(item, archive_url, inbound_prefix):
+        if item.object_key == broken:
             raise RuntimeError("boom while taking it")
-        return original_take(store, registry, direction, prefix, info, rows, recipients)
+        return original_check(item, archive_url, inbound_prefix)
 
     def payload(message, **kwargs):
         if kwargs["object_key"] == unbuildable:
             raise ValueError("payload exceeds 1048576 bytes even without text")
         return original_payload(message, **kwargs)
 
-    monkeypatch.setattr(live, "process_object", process)
+    monkeypatch.setattr(live, "foreign_object", check)
     monkeypatch.setattr(live, "build_payload", payload)
 
     result = run(world, items)

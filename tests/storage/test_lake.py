@@ -156,3 +156,16 @@ def test_a_crash_while_replacing_a_day_leaves_the_old_set_or_the_new_set(kind, t
         "a/2026-10-01": ["new-a"], "b/2026-10-01": ["new-b"], "d/2026-10-01": ["new-d"]
     }  # fmt: skip
     assert not list(store.list("_journal/")) and not list(store.list("_staging/"))
+
+
+def test_the_log_says_what_changed_since_a_cursor(tmp_path):
+    lake = Lake(LocalStore(tmp_path))
+    write(lake, [("a", D1, "k1"), ("b", D2, "k2")])
+    first, cursor = lake.changes()
+    assert len(first) == 1 and first[0].days("quarantine") == {D1, D2}
+    write(lake, [("a", D2, "k3")], days=[D2])
+    lake.drop_covered_parts("quarantine", "inbound", {D1}, {"k1"})
+    later, cursor2 = lake.changes(cursor)
+    assert [change.days("quarantine") for change in later] == [{D2}, {D1}]
+    assert lake.changes(cursor2) == ([], cursor2)
+    assert lake.read_table("quarantine").column("source_key").to_pylist() == ["k3"]

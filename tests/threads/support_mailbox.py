@@ -10,15 +10,21 @@ are planned so that every situation the threader must handle occurs at a realist
   `SV:`, `Antw:`, `R:`, `回复:` …);
 * agents' answers whose archived Message-ID was replaced by SES (`<sesId>@email.amazonses.com`, or the
   eu-west-1 domain for that region's tenant), quoted by In-Reply-To-only replies;
-* a new message written to a case tracking address (`case-<token>@ses.omnibrein.com` or
-  `<tenant>+case-<n>@…`) from an agent's Reply-To, with a new subject and no references;
+* a new message written to a case tracking address (`case-<id>-<mac>@ses.omnibrein.com` or
+  `<tenant>+case-<n>-<mac>@…`, keyed with the tracking secret) from an agent's Reply-To, with a new
+  subject and no references;
 * a first message that never reached the archive, answered (sometimes twice) all the same;
 * a ticket gateway that references its own messages and loops two of them;
 * old mailers that put an address in In-Reply-To (`<info@tenant>`, or `Your message of … <agent@…>`);
 * one message delivered twice (identical copies of one Message-ID);
 * web forms that reuse one Message-ID for every submission (clashing duplicates);
 * generic subjects (`Consulta`, `Factura`, `Dúvida` …) written by different customers of one tenant the
-  same week, and one customer writing the same subject to two tenants: these must never merge.
+  same week, and one customer writing the same subject to two tenants: these must never merge;
+* strangers trying to attach mail to another customer's case, each its own conversation that must never
+  merge with the victim's: a forged From (SPF/DKIM/DMARC failing) with the victim's subject (`Re: …`),
+  case address and Outlook Thread-Index; mail to a guessed sequential case address
+  (`<tenant>+case-<n>@…`) or to one with a forged token; and mail setting a victim's case address as
+  its Reply-To before our answer does (the case address having leaked).
 
 Agents answer the message in front of them the RFC 5322 way (In-Reply-To it, References its chain), as
 a generic reply service does, so a message that arrived without references is answered without the
@@ -54,6 +60,7 @@ from pipelines.generator.outbound import agent_language, agent_texts, build, rec
 from pipelines.generator.outbound import reply_subject as service_reply_subject
 from pipelines.generator.tenants import INBOUND_DOMAIN, Tenant, build_tenants, registry_yaml
 from pipelines.threads.subjects import normalize_subject
+from pipelines.threads.tracking import tracking_token
 
 GENERIC_SUBJECTS = {
     "es": ("Consulta", "Factura", "Reclamo", "Problema con mi pedido", "Solicitud de información", "Presupuesto"),
@@ -70,6 +77,12 @@ TRACKING_SUBJECTS = {
     "es": ("Documentación solicitada", "Envío los datos", "Comprobante", "Sigo esperando respuesta"),
     "pt": ("Documentação solicitada", "Envio os dados", "Comprovante", "Ainda aguardo retorno"),
 }
+STRANGER_SUBJECTS = {
+    "es": ("Consulta sobre mi caso", "Adjunto información", "Cambio de datos de contacto"),
+    "pt": ("Consulta sobre meu caso", "Segue informação", "Alteração de dados de contato"),
+}
+STRANGERS_PER_TENANT = {"forged": 4, "guessed_token": 2, "forged_token": 2, "claim": 3}
+"""Strangers' attempts per tenant and kind (fewer when too few conversations qualify)."""
 
 
 @dataclass(slots=True)
@@ -119,11 +132,15 @@ class _Conversation:
     guid: bytes | None
     subject: str
     history: list[Sent] = field(default_factory=list)
+    cases_written_to: list[str] = field(default_factory=list)
+    """Case addresses (from our answers' Reply-To) the customer wrote a new message to."""
 
 
 class _Builder:
-    def __init__(self, seed: int, tenants: int, days: int, threads_per_tenant: int) -> None:
+    def __init__(self, seed: int, tenants: int, days: int, threads_per_tenant: int, tracking_secret: str) -> None:
         self.rng = random.Random(f"seslake/support-mailbox/{seed}")
+        self.stranger_rng = random.Random(f"seslake/support-mailbox/{seed}/strangers")
+        self.tracking_secret = tracking_secret
         self.tenants = build_tenants(tenants, random.Random(f"seslake/support-mailbox/{seed}/tenants"))
         self.pool = BlobPool(random.Random(f"seslake/support-mailbox/{seed}/blobs"), size=256 * 1024)
         self.selector = "".join(self.rng.choices("abcdefghijklmnopqrstuvwxyz234567", k=32))
@@ -135,6 +152,8 @@ class _Builder:
         self.first_subject: dict[str, tuple[str, str, str, int]] = {}
         """label -> (tenant, normalized subject, customer, start)."""
         self.special: dict[str, list[str]] = {"clash": [], "junk": []}
+        self.stranger_pairs: list[tuple[str, str]] = []
+        """(victim conversation, stranger conversation)."""
 
     # ------------------------------------------------------------------ emit
     def _inbound(self, conv: _Conversation, rendered: Rendered, ts: int, kind: str, rcpt: str | None = None) -> int:
@@ -240,6 +259,7 @@ class _Builder:
             subject = rng.choice(TRACKING_SUBJECTS[text.lang_base(c.lang)])
             body = body.split("\n\n" + quote)[0]
             to = rcpt = prev.reply_to
+            conv.cases_written_to.append(prev.reply_to)
         msgid = message_id_for(c.client, rng, c.domain, ts)
         tindex = thread_index(rng, conv.history[0].ts, conv.guid, len(conv.history)) if conv.guid else None
         if style == "subject":
@@ -343,12 +363,14 @@ class _Builder:
             thread_topic=conv.subject,
             with_reply_to=bool(tracking),
             attach=None,
+            tracking_secret=self.tracking_secret,
         )
         self.out_index += 1
         raw, reply_to = built.raw, built.reply_to
         if tracking == "token" and reply_to:
-            token = "".join(rng.choices("abcdefghjkmnpqrstuvwxyz23456789", k=8))
-            new = f"case-{token}@{INBOUND_DOMAIN}"
+            # a case system with random case ids, on the bare `case-<id>-<mac>@` form
+            case_id = "".join(rng.choices("abcdefghjkmnpqrstuvwxyz23456789", k=8))
+            new = f"{tracking_token(t.id, case_id, secret=self.tracking_secret)}@{INBOUND_DOMAIN}"
             raw = raw.replace(f"Reply-To: {reply_to}".encode(), f"Reply-To: {new}".encode(), 1)
             reply_to = new
         self.files.append(MailboxFile(f"outbound/{t.id}/{ses_id}.eml", raw, conv.label, t.id, "agent_reply", ts))
@@ -365,6 +387,111 @@ class _Builder:
                 reply_to,
             )
         )
+
+    # ------------------------------------------------------------------ strangers
+    def stranger_mail(
+        self,
+        victim: _Conversation,
+        kind: str,
+        ts: int,
+        *,
+        sender: Customer,
+        subject: str,
+        to: str,
+        reply_to: str | None = None,
+        thread_index_of: bytes | None = None,
+        forged: bool = False,
+    ) -> None:
+        """One stranger's message to the victim's tenant, its own conversation, never to merge with the victim's."""
+        rng, t = self.stranger_rng, victim.tenant
+        label = f"{t.id}-s{len(self.stranger_pairs) + 1:03d}"
+        to_case = to != victim.public
+        draft = draft_for(
+            sender,
+            to=[("", to)],
+            subject=subject,
+            text=text.fill(rng.choice(victim.topic.openings), rng, victim.ctx),
+            date_ts=ts,
+            offset=mime.utc_offset(sender.zone, ts),
+            message_id=message_id_for(sender.client, rng, sender.domain, ts),
+            html=sender.client != "thunderbird",
+            thread_index=thread_index(rng, victim.history[0].ts, thread_index_of, 1) if thread_index_of else None,
+            thread_topic=victim.subject if thread_index_of else None,
+        )
+        rendered = render(draft, rng)
+        if reply_to:
+            rendered.headers = replace_header(rendered.headers, "Reply-To", None) + [f"Reply-To: {reply_to}"]
+        d = deliver(
+            rng,
+            rendered,
+            sender=sender.address,
+            client=sender.client,
+            corporate=sender.corporate,
+            mode="direct" if to_case else t.provider,
+            rcpt=to if to_case else t.inbound_for(victim.public),
+            public=None if to_case else victim.public,
+            ts=ts,
+            selector=self.selector,
+            auth_fail=forged,
+        )
+        self.files.append(MailboxFile(f"inbound/{d.ses_id}", d.raw, label, t.id, f"stranger_{kind}", d.receipt_ts))
+        self.stranger_pairs.append((victim.label, label))
+
+    def strangers(self, conversations: list[_Conversation]) -> None:
+        """Strangers' attempts on other customers' cases (see the module docstring), per tenant."""
+        rng = self.stranger_rng
+        for t in self.tenants:
+            mine = [c for c in conversations if c.tenant.id == t.id and c.history]
+            answered = [c for c in mine if any(s.direction == "outbound" for s in c.history)]
+            plus = [c for c in answered if any(s.reply_to and "+case-" in s.reply_to for s in c.history)]
+            claimed = [c for c in mine if c.cases_written_to]
+            picks = {
+                "forged": rng.sample(answered, min(STRANGERS_PER_TENANT["forged"], len(answered))),
+                "guessed_token": rng.sample(plus, min(STRANGERS_PER_TENANT["guessed_token"], len(plus))),
+                "forged_token": rng.sample(plus, min(STRANGERS_PER_TENANT["forged_token"], len(plus))),
+                "claim": rng.sample(claimed, min(STRANGERS_PER_TENANT["claim"], len(claimed))),
+            }
+            for kind, victims in picks.items():
+                for victim in victims:
+                    self.stranger(victim, kind)
+
+    def stranger(self, victim: _Conversation, kind: str) -> None:
+        """One attempt of a kind (`STRANGERS_PER_TENANT`) on the victim's conversation."""
+        rng = self.stranger_rng
+        last = victim.history[-1]
+        after = last.ts + rng.randrange(600, 2 * 86400)
+        base = text.lang_base(victim.customer.lang)
+        case_address = next((s.reply_to for s in reversed(victim.history) if s.reply_to), None)
+        if kind == "forged":
+            # the victim's name and address as From and Reply-To, the case's subject, case address and
+            # Thread-Index; it fails SPF, DKIM and DMARC
+            self.stranger_mail(
+                victim,
+                kind,
+                after,
+                sender=victim.customer,
+                subject="Re: " + victim.subject,
+                to=case_address or victim.public,
+                reply_to=victim.customer.address,
+                thread_index_of=victim.guid,
+                forged=True,
+            )
+            return
+        stranger = make_customer(rng, victim.tenant)
+        subject = rng.choice(STRANGER_SUBJECTS[base])
+        if kind in ("guessed_token", "forged_token"):
+            plus = next(s.reply_to for s in reversed(victim.history) if s.reply_to and "+case-" in s.reply_to)
+            mailbox, domain = plus.partition("+")[0], plus.rpartition("@")[2]
+            token = f"case-{victim.case_no}"  # the old sequential form, guessed from one's own case number
+            if kind == "forged_token":
+                token += "-" + "".join(rng.choices("abcdefghijklmnopqrstuvwxyz234567", k=16))
+            self.stranger_mail(victim, kind, after, sender=stranger, subject=subject, to=f"{mailbox}+{token}@{domain}")
+            return
+        # claim: the (leaked) case address as Reply-To, shortly before our answer first carries it
+        address = victim.cases_written_to[0]
+        first = next(s for s in victim.history if s.reply_to == address)
+        before = first.ts - rng.randrange(60, 3600)
+        self.stranger_mail(victim, kind, before, sender=stranger, subject=subject, to=victim.public, reply_to=address)
 
     # ------------------------------------------------------------------ plans
     def new_conversation(self, t: Tenant, n: int, start: int, customer: Customer | None = None) -> _Conversation:
@@ -459,6 +586,7 @@ class _Builder:
                 start,
             )
             self.play(conv, start)
+        self.strangers([conv for _, conv in plans])
         self.files.sort(key=lambda f: (f.arrived_at, f.path))
         return SupportMailbox(self.files, registry_yaml(self.tenants), self.must_not_merge())
 
@@ -474,11 +602,13 @@ class _Builder:
             for la, lb in combinations(sorted(group), 2):
                 if la.rsplit("-", 1)[0] == lb.rsplit("-", 1)[0]:
                     pairs.add((la, lb))  # one tenant's web form ids, or its address in In-Reply-To
+        pairs.update(self.stranger_pairs)  # a stranger's mail and the case it tried to join
         return sorted(pairs)
 
 
 def build_support_mailbox(
-    seed: int = 7, tenants: int = 3, days: int = 42, threads_per_tenant: int = 150
+    seed: int = 7, tenants: int = 3, days: int = 42, threads_per_tenant: int = 150, tracking_secret: str = ""
 ) -> SupportMailbox:
-    """A deterministic mailbox: same arguments, same bytes."""
-    return _Builder(seed, tenants, days, threads_per_tenant).build()
+    """A deterministic mailbox: same arguments, same bytes. Agents' case addresses are keyed with
+    `tracking_secret` ('' = the development key, which threading uses when no secret is configured)."""
+    return _Builder(seed, tenants, days, threads_per_tenant, tracking_secret).build()

@@ -10,21 +10,18 @@ import pytest
 
 from pipelines.storage.schemas import MESSAGES
 from pipelines.threads.engine import ThreadColumns, ThreadState
-from pipelines.threads.identity import (
-    child_thread_index,
-    is_tracking_address,
-    junk_in_reply_to,
-    thread_id_for,
-    thread_index_guid,
-)
+from pipelines.threads.identity import child_thread_index, junk_in_reply_to, thread_id_for, thread_index_guid
 from pipelines.threads.inputs import columns_from_lake
 from pipelines.threads.reply import reply_headers
 from pipelines.threads.subjects import reply_subject, subject_has_marker
+from pipelines.threads.tracking import is_tracking_address, tracking_address
 
 DAY = 86400.0
 T0 = 1_791_800_000.0
 SES_ID = "0100019a1b2c3d4e-5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c-000000"
 SES_EU = "0102019a1b2c3d4e-aaaabbbb-cccc-4ddd-8eee-ffff00001111-000000"
+CASE = tracking_address("caminos", 12, "caminos@ses.omnibrein.com", secret="")
+"""Case 12 of caminos, keyed with the development key."""
 
 
 def msg(
@@ -43,8 +40,9 @@ def msg(
     reply_to: tuple[str, ...] = (),
     sent: float | None = None,
     key: str | None = None,
+    verdicts: tuple[str | None, str | None, str | None] = (None, None, None),
 ) -> dict:
-    """One message as threading sees it (inbound unless it has an SES id)."""
+    """One message as threading sees it (inbound unless it has an SES id); `verdicts` are SPF, DKIM, DMARC."""
     from pipelines.threads.subjects import normalize_subject
 
     outbound = ses is not None
@@ -56,6 +54,7 @@ def msg(
         "row_key": key or f"{at:.0f}-{mid}",
         "message_id": mid,
         "ses_message_id": ses,
+        "outbound": outbound,
         "reference_ids": list(refs),
         "in_reply_to": irt,
         "thread_index": thread_index,
@@ -65,6 +64,9 @@ def msg(
         "from_address": frm,
         "participants": tuple(a.lower() for a in counterpart),
         "addresses": tuple(a.lower() for a in (frm, *to, *reply_to)),
+        "spf_verdict": verdicts[0],
+        "dkim_verdict": verdicts[1],
+        "dmarc_verdict": verdicts[2],
         "sent_at": at if sent is None else sent,
         "arrived_at": at,
     }
@@ -249,7 +251,7 @@ def test_regional_ses_domains_and_replies_that_arrive_before_the_archive():
 
 
 def test_a_new_message_to_a_tracking_address_joins_its_case():
-    case = "case-8f3k2m9q@ses.omnibrein.com"
+    case = tracking_address("caminos", 1002, "caminos@ses.omnibrein.com", secret="")
     ids = thread(
         msg("m1@gmail.com", at=T0),
         msg(
@@ -271,13 +273,34 @@ def test_a_new_message_to_a_tracking_address_joins_its_case():
 
 
 def test_a_tracking_address_never_moves_a_message_that_has_references():
-    case = "case-aaaa1111@ses.omnibrein.com"
+    case = tracking_address("caminos", 7, "caminos@ses.omnibrein.com", secret="")
     ids = thread(
-        msg("m1@gmail.com", at=T0, to=(case,), tracking=(case,), subject="Uno"),
+        msg(
+            "o1@x",
+            at=T0,
+            frm="info@caminos.com.ar",
+            to=("ana@gmail.com",),
+            ses=SES_ID,
+            reply_to=(case,),
+            tracking=(case,),
+        ),
         msg("n1@gmail.com", at=T0 + 60, frm="bea@gmail.com", subject="Dos"),
         msg("n2@gmail.com", at=T0 + 120, frm="bea@gmail.com", to=(case,), tracking=(case,), refs=("n1@gmail.com",)),
     )
     assert groups(ids) == [0, 1, 1]
+
+
+def test_inbound_mail_never_registers_a_case():
+    """Only our answer registers a case: mail sent to (or naming) a case address before it does holds nothing."""
+    case = tracking_address("caminos", 8, "caminos@ses.omnibrein.com", secret="")
+    ids = thread(
+        msg("x1@evil.example", at=T0, frm="x@evil.example", to=(case,), tracking=(case,), subject="Hola"),
+        msg("m1@gmail.com", at=T0 + 60),
+        msg("o1@x", at=T0 + 3600, frm="info@x", to=("ana@gmail.com",), refs=("m1@gmail.com",), ses=SES_ID,
+            reply_to=(case,), tracking=(case,)),
+        msg("m2@gmail.com", at=T0 + DAY, to=(case,), tracking=(case,), subject="Comprobante"),
+    )  # fmt: skip
+    assert groups(ids) == [0, 1, 1, 1]
 
 
 def test_thread_index_joins_an_outlook_reply_without_references():
@@ -503,7 +526,7 @@ def test_columns_from_the_lake_messages_table():
             "subject_normalized": "factura",
             "from_address": "info@caminos.com.ar",
             "to_addresses": ["ana@gmail.com"],
-            "reply_to_addresses": ["case-q1w2e3r4@ses.omnibrein.com"],
+            "reply_to_addresses": [CASE],
             "received_at": datetime(2026, 10, 12, 12, tzinfo=UTC),
             "sent_at": datetime(2026, 10, 12, 12, tzinfo=UTC),
         },
@@ -517,8 +540,8 @@ def test_columns_from_the_lake_messages_table():
             "subject": "Datos",
             "subject_normalized": "datos",
             "from_address": "ana@gmail.com",
-            "to_addresses": ["case-q1w2e3r4@ses.omnibrein.com"],
-            "envelope_recipients": ["case-q1w2e3r4@ses.omnibrein.com"],
+            "to_addresses": [CASE],
+            "envelope_recipients": [CASE],
             "received_at": datetime(2026, 10, 13, 9, tzinfo=UTC),
             "sent_at": datetime(2026, 10, 13, 9, tzinfo=UTC),
         },
@@ -543,10 +566,12 @@ def test_threading_a_day_again_changes_nothing():
 
 
 def test_tracking_addresses_tell_their_mailbox():
-    case = "case-zz99@ses.omnibrein.com"
+    case = tracking_address("padaria", 99, "padaria@ses.omnibrein.com", secret="")
     state = ThreadState()
     thread(
-        msg("o1@x", at=T0, frm="info@x", mailbox="padaria", ses=SES_ID, reply_to=(case,), tracking=(case,)), state=state
+        msg("o1@x", at=T0, frm="info@x", mailbox="padaria", ses=SES_ID, reply_to=(case,), tracking=(case,)),
+        msg("p1@x", at=T0 + 60, frm="x@evil.example", mailbox="padaria", to=(CASE,), tracking=(CASE,)),
+        state=state,
     )
     assert state.mailbox_of_tracking(case.upper()) == "padaria"
-    assert state.mailbox_of_tracking("case-other@ses.omnibrein.com") is None
+    assert state.mailbox_of_tracking(CASE) is None  # only written to, never set by our mail

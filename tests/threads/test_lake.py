@@ -3,6 +3,7 @@ equals a rebuild, and the warehouse's thread figures equal figures computed here
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections import defaultdict
@@ -10,14 +11,16 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines.mail.ingest import ingest_mime
-from pipelines.storage.lake import Lake
+from pipelines.storage.lake import Lake, to_parquet_bytes
 from pipelines.storage.objects import LocalStore
 from pipelines.storage.schemas import INBOUND, OUTBOUND
 from pipelines.tenants import load_registry
-from pipelines.threads.lake import STATE_PREFIX, thread_lake
+from pipelines.threads.engine import STATE_VERSION
+from pipelines.threads.lake import STATE_PREFIX, thread_for, thread_lake
 from pipelines.warehouse.build import build_warehouse
 from tests.threads.evaluation import bcubed
 
@@ -88,6 +91,30 @@ def test_a_state_that_does_not_match_the_rows_forces_a_rebuild(small_archive, tm
     again = thread_lake(lake)
     assert again.full_rebuild and again.reason == "no saved state"
     assert again.messages_threaded == first.messages_threaded
+
+
+def test_a_state_saved_under_other_rules_forces_a_rebuild(small_archive, threaded, tmp_path):
+    """A state of another STATE_VERSION (threaded under other rules) is never built upon: the live path
+    threads against the lake alone, and the next run threads everything again, keeping the id handed off."""
+    days = sorted(set(threaded.read_table("messages", columns=["object_key"])["date"].to_pylist()))
+    lake = Lake(LocalStore(tmp_path / "lake"))
+    ingest(small_archive, lake, days[:-1])
+    thread_lake(lake)
+    key = f"{STATE_PREFIX}nodes.parquet"
+    nodes = pq.read_table(io.BytesIO(lake.store.get(key)))
+    older = {**nodes.schema.metadata, b"version": str(STATE_VERSION - 1).encode()}
+    lake.store.put(key, to_parquet_bytes(nodes.replace_schema_metadata(older)))
+    ingest(small_archive, lake, days[-1:])
+    done = thread_of_key(lake)
+    keys = lake.read_table("messages", columns=["object_key"])["object_key"].to_pylist()
+    late = sorted(k for k in keys if k not in done)[:20]
+    handed_off = {k: thread_id for k, (thread_id, _) in thread_for(lake, late).items()}
+    again = thread_lake(lake)
+    assert again.full_rebuild
+    assert again.reason == f"saved thread state has version {STATE_VERSION - 1}, expected {STATE_VERSION}"
+    assert late and handed_off == {k: thread_of_key(lake)[k] for k in late}
+    assert thread_of_key(lake) == thread_of_key(threaded)
+    assert not thread_lake(lake).full_rebuild
 
 
 def test_warehouse_threads_and_response_times_equal_figures_from_the_lake(threaded, small_archive, tmp_path):

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from pipelines.threads.engine import ThreadColumns, ThreadState
 from pipelines.threads.inputs import columns_from_parsed
 from pipelines.threads.offline import NO_ID_PREFIX, mail_items
 from tests.threads.evaluation import BCubed, bcubed, references_only, subject_only
-from tests.threads.support_mailbox import build_support_mailbox
+from tests.threads.support_mailbox import STRANGERS_PER_TENANT, SupportMailbox, build_support_mailbox
 
 SESLAKE = str(Path(sys.executable).parent / "seslake")
 CORPUS = Path(os.environ.get("SESLAKE_THREAD_CORPUS") or Path(tempfile.gettempdir()) / "seslake-thread-corpus")
@@ -120,9 +120,14 @@ def test_threads_agree_with_notmuch_on_its_whole_test_corpus(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def support() -> tuple[ThreadColumns, list[str], list[tuple[str, str]]]:
+def mailbox() -> SupportMailbox:
+    return build_support_mailbox(seed=7)
+
+
+@pytest.fixture(scope="module")
+def support(mailbox: SupportMailbox) -> tuple[ThreadColumns, list[str], list[tuple[str, str]]]:
     """The generated mailbox parsed and placed exactly as `seslake threads` does with the registry."""
-    box = build_support_mailbox(seed=7)
+    box = mailbox
     registry = parse_registry(box.registry.decode())
     items, _ = mail_items(((f.path, f.raw) for f in box.files), registry)
     assert len(items) == len(box.files)
@@ -165,6 +170,7 @@ def test_support_mailbox_scores(support):
         ("SES ids", {"ses_message_id": None}),
         ("Thread-Index", {"thread_index": None}),
         ("tracking addresses", {"tracking": None}),
+        ("authentication verdicts", {"spf_verdict": None, "dkim_verdict": None, "dmarc_verdict": None}),
         ("subject fallback", {"subject_marked": False}),
         ("address junk in In-Reply-To", {"addresses": (), "in_reply_to": None}),
         ("duplicate-id policy", {"from_address": None, "sent_at": None}),
@@ -180,3 +186,18 @@ def test_every_rule_is_needed_in_the_support_mailbox(support, rule, blank):
     ids = ThreadState().thread(crippled).thread_ids
     full = score(ThreadState().thread(columns).thread_ids, truth).f1
     assert score(ids, truth).f1 < full or wrong_merges(ids, truth, pairs) > 0, rule
+
+
+def test_no_stranger_joins_another_customers_case(mailbox, support):
+    """Every stranger's attempt (forged sender with the case's subject, case address and Thread-Index; guessed or
+    forged case address; a Reply-To claim before our answer) stays in a thread of its own."""
+    columns, truth, _ = support
+    ids = ThreadState().thread(columns).thread_ids
+    kinds = Counter(f.kind for f in mailbox.files if f.kind.startswith("stranger_"))
+    assert set(kinds) == {f"stranger_{kind}" for kind in STRANGERS_PER_TENANT}, kinds
+    members: dict[str, set[str]] = defaultdict(set)
+    for thread_id, label in zip(ids, truth, strict=True):
+        members[thread_id].add(label)
+    for f, thread_id in zip(mailbox.files, ids, strict=True):
+        if f.kind.startswith("stranger_"):
+            assert members[thread_id] == {f.thread}, (f.kind, f.thread, members[thread_id])
