@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, settings
 
 PROJECT = Path(__file__).resolve().parents[1]
 """The repository's root folder (where workspace.yaml is)."""
@@ -79,3 +81,19 @@ def upload_folder(folder: Path, bucket: str, endpoint: str) -> int:
             client.put_object(Bucket=bucket, Key=relative, Body=path.read_bytes())
             count += 1
     return count
+
+
+FUZZ_SCALE = int(os.environ.get("FUZZ_SCALE", "1"))
+"""How many times more examples the property tests run: 1 in the suite (derandomized, the same examples
+every run); `bench/hostile.py --fuzz N` runs them N times longer with fresh random examples."""
+
+
+def fuzz_settings(examples: int) -> settings:
+    """Hypothesis settings for a property test that runs `examples` examples in the suite."""
+    return settings(
+        max_examples=examples * FUZZ_SCALE,
+        derandomize=FUZZ_SCALE == 1,
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )

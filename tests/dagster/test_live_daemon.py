@@ -174,3 +174,56 @@ def test_watching_the_prefix_keeps_its_cursor_across_a_daemon_restart(setup):
     stats = setup["stub"].stats()
     assert stats["distinct_event_ids"] == len(first) + len(second)
     assert stats["duplicates"] == 0
+
+
+def test_a_batch_holding_hostile_mail_delivers_every_good_message_and_drains(setup):
+    """Good mail, one message of every hostile family, a notification for another tenant's outbound archive
+    and a malformed one, all on one queue: every good message is delivered once, every hostile object is
+    handed off or quarantined, nothing stays on the queue and every run succeeds."""
+    from datetime import UTC, datetime
+
+    from pipelines.generator.salted import salt_archive
+
+    rows = attributable(setup["truth"])[:6]
+    upload(setup, rows)
+    recipient = rows[0]["envelope_recipient"]
+    salt = salt_archive(setup["tmp"] / "salt", size=20_000, when=datetime.now(UTC), recipient=recipient,
+                        bomb_bytes=1_000)  # fmt: skip
+    for key in salt.mail.values():
+        setup["s3"].put_object(Bucket=setup["bucket"], Key=key, Body=(setup["tmp"] / "salt" / key).read_bytes())
+    setup["s3"].put_object(Bucket=setup["bucket"], Key="outbound/other/x.eml", Body=b"Subject: theirs\r\n\r\nx")
+    sqs = boto3.client("sqs", endpoint_url=setup["endpoint"])
+    queue_url = sqs.create_queue(QueueName=f"inbound-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    keys = [(row["key"], row["envelope_recipient"]) for row in rows] + [(k, recipient) for k in salt.mail.values()]
+    for key, rcpt in [*keys, ("outbound/other/x.eml", recipient)]:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=notification(setup["bucket"], key, [rcpt]))
+    sqs.send_message(QueueUrl=queue_url, MessageBody="{not json")
+    env = {**setup["env"], "SESLAKE_INBOUND_QUEUE_URL": queue_url}
+    assert dagster(env, "sensor", "start", "inbound_mail_sensor").returncode == 0
+    daemon = Daemon(env, setup["tmp"] / "daemon.log")
+    hostile = list(salt.mail.values())
+    try:
+        with HandoffLedger(env["SESLAKE_HANDOFF_LEDGER"]) as ledger:
+            finished = wait_for(lambda: ledger.finished_objects([*hostile, "outbound/other/x.eml"]) ==
+                                {*hostile, "outbound/other/x.eml"}, 180)  # fmt: skip
+        delivered = wait_for(lambda: setup["stub"].stats()["distinct_event_ids"] >= len(rows), 60)
+        drained = wait_for(lambda: not sqs.receive_message(QueueUrl=queue_url, VisibilityTimeout=0).get("Messages"), 30)
+    finally:
+        daemon.stop()
+    assert finished and delivered and drained, (setup["tmp"] / "daemon.log").read_text()[-3000:]
+    payloads = [json.loads(line)["payload"] for line in setup["stub"].store_path.read_text().splitlines()]
+    handed = {p["object_key"] for p in payloads}
+    assert {row["key"] for row in rows} <= handed
+    assert setup["stub"].stats()["duplicates"] == 0
+    with HandoffLedger(env["SESLAKE_HANDOFF_LEDGER"]) as ledger:
+        assert ledger.counts().get("delivered") == len(handed) and not ledger.counts().get("pending")
+    statuses = run_statuses(env)
+    assert statuses and all(status == "SUCCESS" for status in statuses), statuses
+    from pipelines.storage.lake import Lake
+    from pipelines.storage.objects import LocalStore
+
+    quarantine = Lake(LocalStore(setup["tmp"] / "lake")).read_table("quarantine").to_pylist()
+    reasons = {row["source_key"]: row["reason"] for row in quarantine}
+    assert reasons.get("outbound/other/x.eml") == "foreign_object"
+    assert any(reason == "bad_notification" for reason in reasons.values())
+    assert all(key in handed or key in reasons for key in hostile)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import itertools
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines.events.normalize import DETAIL_KEYS, EVENT_TYPES
 from pipelines.generator.hostile_events import event
 from pipelines.tenants import parse_registry
+from tests.conftest import fuzz_settings
 from tests.events.both_paths import as_set, bulk, numbered_lines, reference
 
 REGISTRY = parse_registry(
@@ -29,9 +30,7 @@ tenants:
     configuration_sets: [t42-outbound]
 """
 )
-PROPERTIES = settings(
-    max_examples=60, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTIES = fuzz_settings(60)
 
 TIMESTAMPS = st.one_of(
     st.builds(

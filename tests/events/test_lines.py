@@ -9,7 +9,7 @@ import io
 import tracemalloc
 from unittest import mock
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines.events import lines as lines_module
@@ -22,6 +22,7 @@ from pipelines.generator.hostile_events import (
     ndjson,
     truncated_gzip,
 )
+from tests.conftest import fuzz_settings
 
 
 def outcome(data: bytes) -> list[tuple[int, bytes] | tuple[int, str]]:
@@ -40,7 +41,7 @@ def expected(data: bytes, cap: int) -> list[tuple[int, bytes] | tuple[int, str]]
     return found
 
 
-@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@fuzz_settings(300)
 @given(
     data=st.lists(st.sampled_from([b"\n", b"a", b"bc", b"{}", b" ", b"\r", b"\t\x0c", b"xyz" * 5]), max_size=60).map(
         b"".join

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mailparser_reply import EmailReplyParser
 
 from pipelines.handoff.payload import (
@@ -28,7 +30,7 @@ from pipelines.mime.message import AttachmentInfo, ParsedMessage
 from pipelines.mime.parse import parse_message
 from pipelines.tenants import load_registry
 from pipelines.threads.reply import ReplyHeaders
-from tests.conftest import COMPOSED_SES, REAL_SES
+from tests.conftest import COMPOSED_SES, REAL_SES, fuzz_settings
 
 RECEIVED = datetime(2026, 10, 2, 9, 30, tzinfo=UTC)
 needs_samples = pytest.mark.skipif(not REAL_SES.is_dir(), reason="../shared/samples is not beside the clone")
@@ -365,3 +367,51 @@ def test_the_answer_gets_the_case_address_and_a_verified_case_is_named() -> None
     assert payload["ids"]["case_id"] == "3f2a9c0d4e5b6a71"
     assert unknown["ids"]["case_id"] is None and unknown["reply"]["Reply-To"] is None
     assert unknown["mailbox_hash"] == "case-12"  # what the sender wrote, unverified
+
+
+SIZES = st.sampled_from([0, 1, 100, 70_000, 300_000, 1_200_000])
+TEXT_UNITS = st.sampled_from(["a", "ñ", "\x01", '"', "\\", "😀", "\ud83d", "\n", "<p>"])
+
+
+def _sized(unit: str, size: int) -> str:
+    return unit * size
+
+
+@fuzz_settings(40)
+@given(
+    text=st.builds(_sized, TEXT_UNITS, SIZES),
+    html=st.none() | st.builds(_sized, TEXT_UNITS, SIZES),
+    subject=st.builds(_sized, TEXT_UNITS, st.sampled_from([0, 10, 5_000])),
+    addresses=st.sampled_from([0, 1, 60, 5_000]),
+    attachments=st.sampled_from([0, 3, 150, 20_000]),
+    references=st.sampled_from([0, 5, 150, 3_000]),
+    header=st.builds(_sized, TEXT_UNITS, st.sampled_from([0, 50, 70_000])),
+)
+def test_any_message_gives_a_payload_under_one_mebibyte_or_a_clear_refusal(
+    text, html, subject, addresses, attachments, references, header
+):
+    """Whatever the sizes and contents of a message's fields, the payload is valid UTF-8 JSON of at most
+    1 MiB, or building it raises ValueError (which the hand-off run quarantines as payload_unbuildable)."""
+    from pipelines.mime.message import Address
+
+    people = [Address(f"p{i}@example.com", subject[:50]) for i in range(addresses)]
+    message = dataclasses.replace(
+        _plain(text),
+        html=html,
+        has_html=html is not None,
+        subject=subject,
+        to=people,
+        cc=people,
+        reply_to=people,
+        attachments=[AttachmentInfo(f"{subject[:30]}{i}", "application/pdf", 1, "0" * 64) for i in range(attachments)],
+        references=" ".join(f"<r{i}@x>" for i in range(references)) or None,
+        headers={"x-mailer": header, "list-id": header},
+    )
+    try:
+        payload = _build(message)
+    except ValueError as exc:
+        assert "exceeds" in str(exc)
+        return
+    body = payload_bytes(payload)
+    assert len(body) <= MAX_BODY_BYTES
+    json.loads(body.decode("utf-8"))

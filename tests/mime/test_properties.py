@@ -17,7 +17,7 @@ import io
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines.mime.fallback import parse_fallback
@@ -25,14 +25,10 @@ from pipelines.mime.fast import Unusable, parse_fast
 from pipelines.mime.message import MimeParseError, ParsedMessage
 from pipelines.mime.parse import parse_message
 from pipelines.mime.stream import parse_stream
+from tests.conftest import fuzz_settings
 from tests.mime.messages import fields
 
-PROPERTY_SETTINGS = settings(
-    derandomize=True,
-    max_examples=250,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+PROPERTY_SETTINGS = fuzz_settings(250)
 
 CHARSETS = ["utf-8", "UTF-8", "iso-8859-1", "windows-1252", "utf-7", "utf-16", "unicode-escape"]
 CHARSETS += ["raw-unicode-escape", "idna", "punycode", "undefined", "base64", "hex", "x-klingon", ""]
