@@ -64,4 +64,3 @@ def parse_message_file(path: Path) -> ParsedMessage:
     if size > STREAM_THRESHOLD:
         return parse_message_stream(path)
     return parse_message(path.read_bytes())
-
