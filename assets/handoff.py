@@ -64,6 +64,7 @@ def inbound_handoff(
             queue_url=settings.inbound_queue_url or None,
             tracking_secret=settings.tracking_secret,
             guard=ParseGuard.from_settings(settings),
+            thread_state=settings.thread_state or None,
         )
         retried = retry_due(ledger, target) if config.retry_due else {}
         states = ledger.counts()

@@ -11,6 +11,11 @@ from pipelines.storage.schemas import INBOUND, OUTBOUND
 LAKE_TABLES = "messages, recipients, attachments, quarantine"
 
 
+class MailIngestConfig(dg.Config):
+    relist: bool = False
+    """List the whole prefix and rewrite the arrivals index from it (repairs a damaged or doubtful index)."""
+
+
 def ingest_metadata(result: IngestResult, lake_url: str) -> dict[str, dg.MetadataValue | int | float | str]:
     """What an operator wants to see on a materialization: counts, sizes, per-tenant rows, and a preview of
     ids and sizes only (metadata is visible to every operator: no subjects or addresses)."""
@@ -27,6 +32,7 @@ def ingest_metadata(result: IngestResult, lake_url: str) -> dict[str, dg.Metadat
         "seconds": dg.MetadataValue.float(round(result.seconds, 2)),
         "objects_per_second": dg.MetadataValue.float(round(rate, 1)),
         "days": f"{result.days[0]} … {result.days[-1]}" if result.days else "none",
+        "days_found_by": dg.MetadataValue.json(dict(sorted(result.found_by.items()))),
         "messages_per_tenant": dg.MetadataValue.json(dict(sorted(result.per_tenant.items()))),
         "quarantine_reasons": dg.MetadataValue.json(dict(sorted(result.quarantine_reasons.items()))),
         "parsers": dg.MetadataValue.json(dict(sorted(result.parsers.items()))),
@@ -48,7 +54,12 @@ def _markdown_table(rows: list[dict]) -> str:
 
 
 def _ingest(
-    context: dg.AssetExecutionContext, archive: ArchiveResource, lake: LakeResource, direction: str, prefix: str
+    context: dg.AssetExecutionContext,
+    config: MailIngestConfig,
+    archive: ArchiveResource,
+    lake: LakeResource,
+    direction: str,
+    prefix: str,
 ) -> dg.MaterializeResult:
     days, include_earlier = partition_days(context)
     target = lake.lake()
@@ -64,6 +75,7 @@ def _ingest(
         include_earlier=include_earlier,
         tenants=tenants,
         guard=ParseGuard.from_settings(archive.settings()),
+        relist=config.relist,
     )
     scope = f" for tenants {', '.join(sorted(tenants))}" if tenants else ""
     context.log.info(
@@ -88,9 +100,9 @@ _common = dict(
     f"the 'inbound' files of the lake tables {LAKE_TABLES}, by day of arrival.",
 )
 def inbound_mail(
-    context: dg.AssetExecutionContext, archive: ArchiveResource, lake: LakeResource
+    context: dg.AssetExecutionContext, config: MailIngestConfig, archive: ArchiveResource, lake: LakeResource
 ) -> dg.MaterializeResult:
-    return _ingest(context, archive, lake, INBOUND, archive.settings().inbound_prefix)
+    return _ingest(context, config, archive, lake, INBOUND, archive.settings().inbound_prefix)
 
 
 @dg.asset(
@@ -99,9 +111,9 @@ def inbound_mail(
     f"of the lake tables {LAKE_TABLES}, by day of sending.",
 )
 def outbound_mail(
-    context: dg.AssetExecutionContext, archive: ArchiveResource, lake: LakeResource
+    context: dg.AssetExecutionContext, config: MailIngestConfig, archive: ArchiveResource, lake: LakeResource
 ) -> dg.MaterializeResult:
-    return _ingest(context, archive, lake, OUTBOUND, archive.settings().outbound_prefix)
+    return _ingest(context, config, archive, lake, OUTBOUND, archive.settings().outbound_prefix)
 
 
 defs = dg.Definitions(assets=[inbound_mail, outbound_mail])

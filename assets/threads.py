@@ -20,7 +20,8 @@ class ThreadsConfig(dg.Config):
     deps=[inbound_mail, outbound_mail],
     description="Every message of the lake in its conversation: lake table `message_threads` (thread_id and the "
     "In-Reply-To / References / subject an answer should carry) and `thread_renames` (threads later joined). "
-    "Incremental: only messages not yet threaded, against the saved threading state.",
+    "Incremental: only the days changed since the last run are read, and only the part of the saved threading "
+    "state (a local SQLite file, SESLAKE_THREAD_STATE) the new mail can reach is loaded.",
 )
 def message_threads(
     context: dg.AssetExecutionContext, config: ThreadsConfig, archive: ArchiveResource, lake: LakeResource
@@ -32,6 +33,7 @@ def message_threads(
         full_rebuild=config.full_rebuild,
         inbound_domains=domains,
         tracking_secret=archive.settings().tracking_secret,
+        state_path=lake.settings().thread_state,
     )
     how = f"full rebuild ({result.reason})" if result.full_rebuild else "incremental"
     context.log.info(f"{how}: {result.messages_threaded} messages into {result.threads_touched} threads")

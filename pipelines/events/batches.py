@@ -1,8 +1,9 @@
 """The Firehose objects of a run → batches of numbered lines for the two normalizers, one object at a time.
 
 Objects are fetched a group at a time on FETCH_THREADS threads (a group holds about FETCH_GROUP_BYTES
-of listed, possibly gzip, bytes); an object listed over IN_MEMORY_OBJECT_BYTES is downloaded to a
-temporary file and read from disk instead. Each object is then read as a stream by
+of listed, possibly gzip, bytes), the next group while the current one is read; an object listed
+over IN_MEMORY_OBJECT_BYTES is downloaded to a temporary file and read from disk instead. Each
+object is then read as a stream by
 `pipelines.events.lines.read_lines`, and its lines go into the current batch, which is handed on
 once it holds BATCH_BYTES or BATCH_LINES lines, so an object may span batches. Memory
 therefore depends on these constants, never on what an object holds.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,13 +32,15 @@ FETCH_THREADS = 8
 """Objects fetched at once (S3 latency, not bandwidth, is what a small object costs)."""
 FETCH_GROUP_BYTES = 16 * 1024 * 1024
 """Listed (possibly gzip) bytes of the objects fetched together before they are read (16 MiB): enough
-objects to keep FETCH_THREADS busy, little enough to hold in memory."""
+objects to keep FETCH_THREADS busy, little enough to hold in memory (two groups at a time: the one
+read and the next, fetched meanwhile)."""
 IN_MEMORY_OBJECT_BYTES = 16 * 1024 * 1024
 """Objects listed larger than this (16 MiB) are downloaded to a temporary file rather than held in memory."""
-BATCH_BYTES = 24 * 1024 * 1024
-"""Bytes of lines (and of the texts made of them for DuckDB) normalized together, 24 MiB: DuckDB's
-per-statement cost is spread over many lines, and the staging database (256 MB) holds a batch's
-parsed form with room to spare."""
+BATCH_BYTES = 16 * 1024 * 1024
+"""Bytes of lines (and of the texts made of them for DuckDB) normalized together, 16 MiB: DuckDB's
+per-statement cost is spread over thousands of lines, and two batches (the one normalized and the
+one read meanwhile), each held as lists and then as an Arrow table, stay well within the process's
+512 MB beside the staging database's 256 MB."""
 BATCH_LINES = 65_536
 """Lines normalized together at most, so a batch of tiny lines (each a Python object, and for a bad line
 a quarantine row) stays as small as a batch of real ones."""
@@ -78,25 +81,35 @@ class _Collecting:
 def read_batches(store: ObjectStore, files: list[ObjectInfo], scratch: Path) -> Iterator[LineBatch]:
     """Batches of the lines of `files`, in order; temporary downloads go to folder `scratch`."""
     batch = _Collecting()
-    for group in _groups(files):
-        with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
-            fetched = list(pool.map(lambda info: _fetch(store, info, scratch), group))
-        for info, content in zip(group, fetched, strict=True):
-            batch.files[info.key] = info
-            if isinstance(content, BadLine):
-                (batch.unread if content.reason == TOO_LARGE else batch.fetch_failures).append((info, content))
-                continue
-            for item in _object_lines(content):
-                if isinstance(item, BadLine):
-                    batch.unread.append((info, item))
-                else:
-                    batch.lines.add(info.key, *item)
-                    if batch.full():
-                        yield batch.batch()
-                        batch = _Collecting()
-                        batch.files[info.key] = info
+    with ThreadPoolExecutor(max_workers=FETCH_THREADS) as pool:
+        groups = _groups(files)
+        fetching = _fetch_group(pool, store, next(groups, []), scratch)
+        while fetching:  # the next group is fetched while this one is read
+            current, fetching = fetching, _fetch_group(pool, store, next(groups, []), scratch)
+            for info, fetched in current:
+                content = fetched.result()
+                batch.files[info.key] = info
+                if isinstance(content, BadLine):
+                    (batch.unread if content.reason == TOO_LARGE else batch.fetch_failures).append((info, content))
+                    continue
+                for item in _object_lines(content):
+                    if isinstance(item, BadLine):
+                        batch.unread.append((info, item))
+                    else:
+                        batch.lines.add(info.key, *item)
+                        if batch.full():
+                            yield batch.batch()
+                            batch = _Collecting()
+                            batch.files[info.key] = info
     if not batch.empty():
         yield batch.batch()
+
+
+def _fetch_group(
+    pool: ThreadPoolExecutor, store: ObjectStore, group: list[ObjectInfo], scratch: Path
+) -> list[tuple[ObjectInfo, Future]]:
+    """Start fetching the objects of `group` on `pool`."""
+    return [(info, pool.submit(_fetch, store, info, scratch)) for info in group]
 
 
 def _groups(files: list[ObjectInfo]) -> Iterator[list[ObjectInfo]]:

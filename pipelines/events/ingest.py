@@ -9,14 +9,15 @@ Bad lines and unattributable events go to `quarantine` (part `events`) with file
 Files are read as streams in batches of bounded size (`pipelines.events.batches`) and staged in a
 DuckDB file on local disk with a memory limit (STAGING_MEMORY), so memory stays bounded however
 many files a rebuild reads and whatever a file holds; the dedupe runs there and the partitions are
-written a few days at a time.
+written a few days at a time (at most ROWS_PER_WRITE rows, unless one day holds more).
 
 Nothing one file holds stops the run or the other files. The limits, each a named constant:
 - `lines.MAX_LINE_BYTES` (1 MiB): a longer line is skipped unread and quarantined (`line_too_long`);
 - `lines.MAX_FILE_BYTES` (256 MiB decompressed): a decompression bomb is read that far, and an object
   listed larger is not fetched at all (`file_too_large`);
 - `lines.READ_CHUNK_BYTES`, `batches.BATCH_BYTES`, `batches.BATCH_LINES`, `batches.FETCH_GROUP_BYTES`,
-  `batches.IN_MEMORY_OBJECT_BYTES`: how much is held at a time;
+  `batches.IN_MEMORY_OBJECT_BYTES`, STAGING_MEMORY, ROWS_PER_WRITE, DAYS_PER_WRITE: how much is held
+  at a time;
 - MAX_BAD_LINES_PER_FILE (1,000): a file's first bad lines are quarantined one by one, the rest
   counted in a single `too_many_bad_lines` row, so a file of garbage cannot flood the quarantine.
 
@@ -63,7 +64,11 @@ log = logging.getLogger(__name__)
 PART = "events"
 LEDGER_KEY = "_ledger/event_files.parquet"
 DAYS_PER_WRITE = 8
-"""Event days read back from the staging database and written to the lake at a time."""
+"""Event days of the lake read into the staging database at a time (an incremental run's existing rows)."""
+ROWS_PER_WRITE = 50_000
+"""Staged rows read back and written to the lake at a time (50,000: tens of MB as Arrow): whole days
+are written together up to this many rows, so memory does not grow with the rows of a day range.
+A day holding more is written alone (a day's partitions are replaced in one commit)."""
 STAGING_MEMORY = "256MB"
 """DuckDB's memory limit for the staging database; it spills to the scratch folder beyond it."""
 MAX_BAD_LINES_PER_FILE = 1_000
@@ -355,14 +360,29 @@ def _write_days(
     days: set[date],
     tenants: set[str] | None = None,
 ) -> None:
-    """Write the staged rows of `days`, a few days at a time, in file and line order (stable files)."""
+    """Write the staged rows of `days`, a few days at a time (`write_groups`), in file and line order
+    (stable files)."""
     order = "source_key, line_number" + (", recipient" if table == "events" else "")
-    ordered = sorted(days)
-    for first in range(0, len(ordered), DAYS_PER_WRITE):
-        group = ordered[first : first + DAYS_PER_WRITE]
+    counts = dict(con.execute(f"select {DAY_COLUMN}, count(*) from {staged} group by 1").fetchall())
+    for group in write_groups({day: counts.get(day, 0) for day in days}, ROWS_PER_WRITE):
         query = f"select * from {staged} where {DAY_COLUMN} in ? order by {order}"
         rows = con.sql(query, params=[group]).to_arrow_table()
         lake.replace_partitions(table, PART, group, rows, day_column=DAY_COLUMN, tenants=tenants)
+
+
+def write_groups(rows_per_day: dict[date, int], limit: int) -> list[list[date]]:
+    """The days in order, cut into runs of consecutive days holding at most `limit` rows together
+    (a day over `limit` makes a run of its own); days without rows still get a run, so their
+    partitions are emptied."""
+    groups: list[list[date]] = []
+    rows = 0
+    for day in sorted(rows_per_day):
+        if not groups or rows + rows_per_day[day] > limit:
+            groups.append([])
+            rows = 0
+        groups[-1].append(day)
+        rows += rows_per_day[day]
+    return groups
 
 
 def _insert(con: duckdb.DuckDBPyConnection, staged: str, rows: pa.Table) -> None:

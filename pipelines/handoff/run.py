@@ -1,6 +1,8 @@
 """Handing a batch of new inbound mail to the reply service (what the hand-off run does).
 
-Per message, with the batch's own code paths: fetch, parse and attribute (`mail.process.process_object`),
+Per message, with the batch's own code paths: look the object up by key and note it in the arrivals index
+(`mail.selection.record_arrivals`, so the next ingest of its day finds it without listing the bucket), fetch,
+parse and attribute (`mail.process.process_object`),
 write its rows to the lake as part `live-<batch>` (a later batch run of the same objects replaces them,
 so the lake holds each message once), thread it against the lake (`threads.lake.thread_for`), build and
 sign the payload, record it `pending` in the ledger (durable), only then delete its SQS message, then
@@ -31,10 +33,11 @@ from pipelines.handoff.payload import build_payload, event_id_for, payload_bytes
 from pipelines.handoff.signing import parse_secrets
 from pipelines.mail.rows import ObjectRows
 from pipelines.mail.sandbox import ParseGuard, objects_to_outcomes, warm_up
+from pipelines.mail.selection import record_arrivals
 from pipelines.mime.message import ParsedMessage
 from pipelines.storage.lake import Lake
 from pipelines.storage.objects import ObjectInfo, ObjectStore
-from pipelines.storage.schemas import DAY_COLUMN, LIVE_PART_PREFIX, quarantine_row
+from pipelines.storage.schemas import DAY_COLUMN, INBOUND, LIVE_PART_PREFIX, quarantine_row
 from pipelines.tenants import Tenant, TenantRegistry
 from pipelines.threads.lake import thread_for
 from pipelines.threads.reply import ReplyHeaders
@@ -84,6 +87,7 @@ def hand_off(
     queue_url: str | None = None,
     tracking_secret: str = "",
     guard: ParseGuard | None = None,
+    thread_state: str | None = None,
 ) -> HandoffResult:
     """Hand off one batch (see the module docstring); every item ends delivered, pending for a later
     round, dead-lettered or quarantined, and its SQS message is deleted only after that is recorded.
@@ -117,6 +121,7 @@ def hand_off(
         else:
             located.append((item, found))
 
+    record_arrivals(lake, INBOUND, [info for _, info in located])  # the next ingest of their day finds them here
     outcomes = objects_to_outcomes(
         store, registry, inbound_prefix, [(info, item.recipients) for item, info in located], guard=guard
     )
@@ -137,7 +142,12 @@ def hand_off(
     _delete_from_queue(sqs, queue_url, [item for item, _ in refused])
 
     threads = thread_for(
-        lake, [t.info.key for t in taken], sorted(registry.inbound_domains), tracking_secret=tracking_secret
+        lake,
+        [t.info.key for t in taken],
+        sorted(registry.inbound_domains),
+        tracking_secret=tracking_secret,
+        days={t.info.day for t in taken},  # their rows are in their arrival days' partitions: nothing else is read
+        state_path=thread_state,
     )
     unbuildable = ObjectRows()
     for t in taken:

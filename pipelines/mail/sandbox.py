@@ -10,9 +10,10 @@ The guard is always on, for one object as for a day of them.
 
 Three callers, one guard:
 
-- the batch ingest (`pipelines.mail.ingest`): `objects_to_tables(store, registry, direction, prefix,
-  objects)` -> the `messages`, `recipients`, `attachments` and `quarantine` tables of the objects, every
-  object in exactly one of `messages` or `quarantine`, rows in the objects' order;
+- the batch ingest (`pipelines.mail.ingest`): `days_to_tables(store, registry, direction, prefix,
+  [(day, objects), …])` -> per day, in order and one day at a time, the `messages`, `recipients`,
+  `attachments` and `quarantine` tables of its objects, every object in exactly one of `messages` or
+  `quarantine`, rows in the objects' order (`objects_to_tables` does the same for one list of objects);
 - the live hand-off: `objects_to_outcomes(store, registry, prefix, [(info, notification recipients), …])`
   -> one `ObjectOutcome` per object, in order: its rows (message rows, or its one quarantine row, every
   value storable) and, when it became a message, the `ParsedMessage` and its tenant `Attribution`;
@@ -47,8 +48,10 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from functools import partial
 
 import pyarrow as pa
@@ -62,6 +65,7 @@ from pipelines.mail.workers import (
     Budget,
     Done,
     Failure,
+    Piece,
     Progress,
     WorkerPool,
     start_fork_server,
@@ -149,24 +153,69 @@ def objects_to_tables(
     workers: int | None = None,
 ) -> dict[str, pa.Table]:
     """The four tables of `objects` (see the module docstring), built under the guard."""
-    guard = _resolve(guard)
     size = _pool_size(len(objects), workers)
+    ((_, tables),) = days_to_tables(
+        store, registry, direction, prefix, [(date.min, objects)], guard=guard, workers=size
+    )
+    return tables
+
+
+def days_to_tables(
+    store: ObjectStore,
+    registry: TenantRegistry,
+    direction: str,
+    prefix: str,
+    days: Iterable[tuple[date, Sequence[ObjectInfo]]],
+    *,
+    guard: ParseGuard | None = None,
+    workers: int | None = None,
+) -> Iterator[tuple[date, dict[str, pa.Table]]]:
+    """(day, the four tables of its objects) for each (day, objects) of `days`, in order, built under the
+    guard by one pool of workers. `days` is read lazily, a few tasks ahead of the day being assembled (a
+    task never spans two days), so a run holds one day's rows plus the tasks in flight, however many days
+    it covers."""
+    guard = _resolve(guard)
+    size = max(1, workers or os.cpu_count() or 1)
+    schedule: deque[tuple[date, int]] = deque()
+    """Days whose tasks were handed to the pool, with their number of tasks, in order."""
+
+    def tasks() -> Iterator[list[tuple[ObjectInfo, tuple[str, ...]]]]:
+        for day, objects in days:
+            chunks = _chunks([(info, ()) for info in objects], CHUNK_OBJECTS, size)
+            schedule.append((day, len(chunks)))
+            yield from chunks
+
+    empty = ObjectRows().tables()
     parts: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
+    done_tasks = 0
+
+    def ready() -> Iterator[tuple[date, dict[str, pa.Table]]]:
+        """The days at the head of the schedule whose every task is in `parts`."""
+        nonlocal parts, done_tasks
+        while schedule and schedule[0][1] == done_tasks:
+            day, _ = schedule.popleft()
+            tables = {name: pa.concat_tables(found) if found else empty[name] for name, found in parts.items()}
+            parts, done_tasks = {name: [] for name in TABLES}, 0
+            yield day, tables
+
     with _scratch() as scratch:
         job = _ObjectsJob(store.url, store.endpoint_url, registry, direction, prefix, guard.setup, False, scratch)
-        pool = WorkerPool(job, guard.budget, size, PRELOAD)
-        with pool:
-            for pieces in pool.map(_chunks([(info, ()) for info in objects], CHUNK_OBJECTS, size)):
+        with WorkerPool(job, guard.budget, size, PRELOAD) as pool:
+            for pieces in pool.map(tasks()):
+                yield from ready()  # days without objects before this task's day
                 for piece in pieces:
-                    if isinstance(piece, Done):
-                        tables = {name: from_ipc(data) for name, data in piece.result.items()}
-                    else:
-                        row = failure_row(direction, piece.item[0], piece.failure)
-                        tables = ObjectRows(quarantine=[row]).tables()
-                    for name in TABLES:
-                        parts[name].append(tables[name])
-    empty = ObjectRows().tables()
-    return {name: pa.concat_tables(found) if found else empty[name] for name, found in parts.items()}
+                    for name, table in _piece_tables(direction, piece).items():
+                        parts[name].append(table)
+                done_tasks += 1
+                yield from ready()
+            yield from ready()
+
+
+def _piece_tables(direction: str, piece: Piece) -> dict[str, pa.Table]:
+    """One piece of a task as the four tables: the worker's tables, or the failed object's quarantine row."""
+    if isinstance(piece, Done):
+        return {name: from_ipc(data) for name, data in piece.result.items()}
+    return ObjectRows(quarantine=[failure_row(direction, piece.item[0], piece.failure)]).tables()
 
 
 def objects_to_outcomes(

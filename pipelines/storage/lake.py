@@ -41,7 +41,8 @@ JOURNAL_PREFIX = "_journal/"
 STALE_STAGING = timedelta(hours=6)
 """Staged files of a write that never committed are removed once they are this old."""
 LOG_PREFIX = "_log/"
-"""One entry per carried-out commit, `<UTC time>-<write>.json`, naming the files it wrote or removed."""
+"""One entry per carried-out commit, `<UTC time it was carried out>-<write>.json`, naming the files it wrote or
+removed."""
 LOG_TIME_FORMAT = "%Y%m%dT%H%M%S%fZ"
 
 _PARTITION_RE = re.compile(
@@ -150,7 +151,7 @@ class Lake:
             written = list(pool.map(write, spans))
         keep = {w.key for w in written}
         obsolete = []
-        for existing in self.partition_files(table):
+        for existing in self.partition_files(table, days):
             match = _PARTITION_RE.match(existing)
             if not match or match["part"] != part or existing in keep:
                 continue
@@ -161,13 +162,7 @@ class Lake:
 
     def _commit(self, token: str, keys: list[str], obsolete: list[str]) -> None:
         """Make a staged write the lake's: record the plan (the commit point), then carry it out."""
-        committed_at = datetime.now(UTC).strftime(LOG_TIME_FORMAT)
-        plan = {
-            "token": token,
-            "moves": [[_staged(token, key), key] for key in keys],
-            "deletes": obsolete,
-            "log": f"{LOG_PREFIX}{committed_at}-{token}.json",
-        }
+        plan = {"token": token, "moves": [[_staged(token, key), key] for key in keys], "deletes": obsolete}
         journal = f"{JOURNAL_PREFIX}{token}.json"
         self.store.put(journal, json.dumps(plan).encode())
         self._carry_out(journal, plan)
@@ -178,7 +173,10 @@ class Lake:
         for key in plan["deletes"]:
             self.store.delete(key)
         changed = sorted({key for _, key in plan["moves"]} | set(plan["deletes"]))
-        self.store.put(plan["log"], json.dumps({"files": changed}).encode())
+        # named when the files are in place (not when planned), so a slow or recovered write is logged after
+        # the commits that finished before it, and a consumer's cursor never passes a commit not yet logged
+        logged_at = datetime.now(UTC).strftime(LOG_TIME_FORMAT)
+        self.store.put(f"{LOG_PREFIX}{logged_at}-{plan['token']}.json", json.dumps({"files": changed}).encode())
         self.store.delete(journal)
 
     def changes(self, since: str | None = None) -> tuple[list[Change], str | None]:
@@ -214,7 +212,7 @@ class Lake:
         `covered_keys`: the live path's files, once a batch run has written the same objects."""
         key_column = "source_key" if table == "quarantine" else "object_key"
         dropped: list[str] = []
-        for key in self.partition_files(table):
+        for key in self.partition_files(table, days):
             match = _PARTITION_RE.match(key)
             if not match or not match["part"].startswith(part_prefix) or date.fromisoformat(match["date"]) not in days:
                 continue
@@ -237,8 +235,19 @@ class Lake:
         matches = (_PARTITION_RE.match(key) for key in self.partition_files(table))
         return {date.fromisoformat(m["date"]) for m in matches if m and m["part"] == part}
 
-    def partition_files(self, table: str) -> list[str]:
-        return [info.key for info in self.store.list(f"{table}/") if info.key.endswith(".parquet")]
+    def partition_files(self, table: str, days: Iterable[date] | None = None) -> list[str]:
+        """The table's Parquet files, in key order; with `days`, only those days' files, found by listing each
+        tenant's folder of each day (the tenants from a delimited listing), so the cost follows the days asked
+        for and not the table's size."""
+        if days is None:
+            return [info.key for info in self.store.list(f"{table}/") if info.key.endswith(".parquet")]
+        wanted = sorted(set(days))
+        keys: list[str] = []
+        for tenant_folder in self.store.children(f"{table}/"):
+            for day in wanted:
+                prefix = f"{table}/{tenant_folder}/date={day.isoformat()}/"
+                keys.extend(info.key for info in self.store.list(prefix) if info.key.endswith(".parquet"))
+        return sorted(keys)
 
     def read_table(
         self, table: str, part: str | None = None, days: set[date] | None = None, columns: list[str] | None = None
@@ -248,7 +257,7 @@ class Lake:
         schema = SCHEMAS[table] if columns is None else pa.schema([SCHEMAS[table].field(c) for c in columns])
         self.recover()
         pieces = []
-        for key in self.partition_files(table):
+        for key in self.partition_files(table, days):
             match = _PARTITION_RE.match(key)
             if not match or (part and match["part"] != part):
                 continue

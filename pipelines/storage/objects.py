@@ -36,6 +36,8 @@ class ObjectStore(Protocol):
     """What `open_store(url, endpoint_url)` needs to open the same store again (e.g. in a worker)."""
 
     def list(self, prefix: str, start_after: str | None = None) -> Iterator[ObjectInfo]: ...
+    def children(self, prefix: str) -> list[str]: ...
+    def backdated_since(self, prefix: str, when: datetime) -> bool: ...
     def info(self, key: str) -> ObjectInfo | None: ...
     def get(self, key: str) -> bytes: ...
     def download(self, key: str, path: Path) -> None: ...
@@ -80,6 +82,35 @@ class LocalStore:
         found.sort(key=lambda info: info.key)
         yield from found
 
+    def children(self, prefix: str) -> list[str]:
+        """The names one level below the folder `prefix` (which ends in '/'), sorted: S3's common prefixes
+        with a '/' delimiter, so a caller walks a partitioned layout without listing every file."""
+        folder = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not folder.is_dir():
+            return []
+        return sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith("."))
+
+    def backdated_since(self, prefix: str, when: datetime) -> bool:
+        """Whether a file may have appeared under `prefix` at or after `when` with a modification time before
+        it: a file copied in with its old time (`cp -p`, `rsync -a`, `shutil.copy2`) keeps that time, but the
+        folder it lands in changes, and a folder's status-change time (ctime) cannot be set back as its
+        modification time can (`shutil.copytree` copies that too). So: whether any folder at or below
+        `prefix`'s folder changed status since `when` (also true when a file arrived normally or was removed:
+        a conservative answer, from the folders alone, without a stat of any file)."""
+        base, _, _ = prefix.rpartition("/")
+        start = self._path(base) if base else self.root
+        if not start.is_dir():
+            return False
+        threshold = when.timestamp()
+        pending = [start]
+        while pending:
+            folder = pending.pop()
+            if folder.stat().st_ctime >= threshold:
+                return True
+            with os.scandir(folder) as entries:
+                pending.extend(Path(e.path) for e in entries if e.is_dir() and not e.name.startswith("."))
+        return False
+
     def info(self, key: str) -> ObjectInfo | None:
         """The object's size and arrival time, or None when there is no such object."""
         try:
@@ -110,13 +141,23 @@ class LocalStore:
             raise
 
     def move(self, source: str, target: str) -> bool:
-        """Rename `source` to `target` (atomically, on one file system); False when `source` is gone."""
+        """Rename `source` to `target` (atomically, on one file system); False when `source` is gone. The
+        source's folders left empty are removed, as a bucket has no empty folders: staged writes moved into
+        place leave nothing behind for later listings to walk."""
         path = self._path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
+        origin = self._path(source)
         try:
-            os.replace(self._path(source), path)
+            os.replace(origin, path)
         except FileNotFoundError:
             return False
+        for folder in origin.parents:
+            if folder == self.root or self.root not in folder.parents:
+                break
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (or gone): the folders above it are not empty either
+                break
         return True
 
     def delete(self, key: str) -> None:
@@ -149,6 +190,23 @@ class S3Store:
                     size=item["Size"],
                     last_modified=item["LastModified"].astimezone(UTC),
                 )
+
+    def children(self, prefix: str) -> list[str]:
+        """The names one level below `prefix` (which ends in '/'), sorted: common prefixes and objects of a
+        delimited listing, so a caller walks a partitioned layout without listing every file."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        names: set[str] = set()
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.base + prefix, Delimiter="/"):
+            names.update(
+                p["Prefix"][len(self.base) + len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])
+            )
+            names.update(item["Key"][len(self.base) + len(prefix) :] for item in page.get("Contents", []))
+        return sorted(name for name in names if name)
+
+    def backdated_since(self, prefix: str, when: datetime) -> bool:
+        """Always False: S3 sets an object's LastModified when it arrives, so nothing that arrives after `when`
+        can look older than `when`."""
+        return False
 
     def info(self, key: str) -> ObjectInfo | None:
         """The object's size and arrival time from one HEAD request, or None when there is no such object."""

@@ -153,6 +153,80 @@ def fails_authentication(spf: str | None, dkim: str | None, dmarc: str | None) -
     return dmarc == "fail" or "pass" not in (spf, dkim, dmarc)
 
 
+def message_key(message_id: str | None, ses_message_id: str | None, row_key: str) -> str:
+    """The key threading gives a message's own node: the SES wire id for outbound mail (its archived id
+    when that already is the wire id), else the Message-ID, else ` row <row_key>`."""
+    if ses_message_id:
+        mid = message_id
+        if mid and mid.endswith(SES_DOMAIN) and mid.startswith(ses_message_id):
+            return mid
+        return ses_wire_id(ses_message_id)
+    return message_id if message_id else _ROW_KEY + row_key
+
+
+def clash_key(key: str, from_address: str | None, sent_at: float | None) -> str:
+    """The key of a message that reuses a known id with another sender or Date: `<id> dup:<crc>`."""
+    text = f"{(from_address or '').lower()}\x1f{_second(sent_at)}"
+    return f"{key}{_DUP_KEY}{zlib.crc32(text.encode('utf-8', 'surrogatepass')):08x}"
+
+
+@dataclass(slots=True)
+class Reach:
+    """What threading a batch can look up in one mailbox's state: the keys of `ThreadState.ids` (and of
+    `clashes`), of `ses`, of `aliases` and of `subjects`, and the earliest arrival of a row with a subject
+    (the subject rule looks back `subject_window` seconds from it)."""
+
+    node_keys: set[str] = field(default_factory=set)
+    ses_ids: set[str] = field(default_factory=set)
+    alias_ids: set[str] = field(default_factory=set)
+    subjects: set[str] = field(default_factory=set)
+    earliest: float | None = None
+
+    def add_ses_id(self, ses_message_id: str) -> None:
+        """An SES id reaches its `ses` entry and its wire id's node."""
+        self.ses_ids.add(ses_message_id)
+        self.node_keys.add(ses_wire_id(ses_message_id))
+
+
+def reachable_keys(columns: ThreadColumns) -> dict[str, Reach]:
+    """Per mailbox, every key `ThreadState.thread` and `ThreadState.reply_headers` may look up for these
+    rows, besides the ones reached through what they find (an alias's SES id, a node's union-find root, a
+    subject's earlier messages, a clash's owners): what a partially loaded state must hold so that
+    threading the rows gives the ids the whole state gives."""
+    reach: dict[str, Reach] = {}
+    for i, mailbox in enumerate(columns.mailbox):
+        found = reach.get(mailbox)
+        if found is None:
+            found = reach[mailbox] = Reach()
+        mid, ses = columns.message_id[i], columns.ses_message_id[i]
+        key = message_key(mid, ses, columns.row_key[i])
+        found.node_keys.add(key)
+        found.node_keys.add(clash_key(key, columns.from_address[i], columns.sent_at[i]))
+        for ident in (mid, ses):
+            if ident:
+                found.node_keys.add(ident)
+                found.alias_ids.add(ident)
+                if ident.endswith(SES_DOMAIN) or "@" not in ident:
+                    found.add_ses_id(ident.partition("@")[0])
+        for ref in columns.reference_ids[i] or ():
+            found.node_keys.add(ref)
+            found.alias_ids.add(ref)
+            if ref.endswith(SES_DOMAIN):
+                found.add_ses_id(ref.partition("@")[0])
+        thread_index = columns.thread_index[i]
+        guid = thread_index_guid(thread_index) if thread_index else None
+        if guid:
+            found.node_keys.add(_TI_KEY + guid)
+        for address in columns.tracking[i] or ():
+            found.node_keys.add(_RT_KEY + address.lower())
+        subject, arrived_at = columns.subject[i], columns.arrived_at[i]
+        if subject and arrived_at is not None:
+            found.subjects.add(subject)
+            if found.earliest is None or arrived_at < found.earliest:
+                found.earliest = arrived_at
+    return reach
+
+
 @dataclass(slots=True)
 class ThreadResult:
     thread_ids: list[str]
@@ -176,6 +250,10 @@ class ThreadState:
     first-arrived message: the union-find keeps each root at its smallest node, and that node's key
     names the thread. Per-node facts live in flat lists (no object per message), which keeps memory
     low and the garbage collector idle.
+
+    A state may also hold just part of a larger one (`pipelines.threads.state_store` loads the nodes a
+    batch can reach, `reachable_keys`, numbered in their original order): threading only compares node
+    numbers, so the batch gets the ids the whole state would give.
     """
 
     def __init__(self, subject_window: int = SUBJECT_WINDOW) -> None:
@@ -207,6 +285,10 @@ class ThreadState:
         self.max_arrived = 0.0
 
     # ------------------------------------------------------------------ union-find
+    def root(self, node: int) -> int:
+        """The union-find root of a node: its thread's first-arrived message (or placeholder)."""
+        return self._find(node)
+
     def _find(self, x: int) -> int:
         parent = self.parent
         while True:
@@ -249,7 +331,7 @@ class ThreadState:
         are linked first, for the whole batch; then the soft rules run row by row in arrival order,
         each looking only at mail that arrived before the row.
         """
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             return self._thread(columns, presorted)
 
     def _thread(self, columns: ThreadColumns, presorted: bool) -> ThreadResult:
@@ -321,7 +403,7 @@ class ThreadState:
                 all_ses[mailbox] = {}
                 all_aliases[mailbox] = {}
                 all_subjects[mailbox] = {}
-            if ses:
+            if ses:  # message_key(), inlined
                 key = mid if mid and mid.endswith(SES_DOMAIN) and mid.startswith(ses) else ses_wire_id(ses)
             elif mid:
                 key = mid
@@ -478,18 +560,15 @@ class ThreadState:
 
         messages = fresh.count(1)
         self.messages += messages
-        self.max_arrived = max([self.max_arrived, *(t for t in arrived_col if t is not None)])
+        arrivals = arrived_col if None not in arrived_col else [t for t in arrived_col if t is not None]
+        if arrivals:
+            self.max_arrived = max(self.max_arrived, max(arrivals))
 
-        tids: dict[int, str] = {}
-        thread_ids = [""] * n
-        for i, mailbox, node in zip(range(n), columns.mailbox, nodes, strict=True):
-            root = parent[node]
-            if parent[root] != root:
-                root = find(node)
-            tid = tids.get(root)
-            if tid is None:
-                tid = tids[root] = thread_id_for(mailbox, keys[root])
-            thread_ids[i] = tid
+        roots = [parent[node] for node in nodes]
+        roots = [root if parent[root] == root else find(root) for root in roots]
+        mailbox_of = dict(zip(roots, columns.mailbox, strict=True))  # a thread never spans mailboxes
+        tids = {root: thread_id_for(mailbox, keys[root]) for root, mailbox in mailbox_of.items()}
+        thread_ids = [tids[root] for root in roots]
         renamed = {}
         for mailbox, old in joined:
             survivor = find(old)
@@ -535,8 +614,7 @@ class ThreadState:
     ) -> int:
         """A different message reusing a known id gets its own node `<id> dup:<hash>`. Returns that node,
         or `-node - 1` when it is a copy of a clash already seen."""
-        text = f"{(from_address or '').lower()}\x1f{_second(sent_at)}"
-        dup_key = f"{key}{_DUP_KEY}{zlib.crc32(text.encode('utf-8', 'surrogatepass')):08x}"
+        dup_key = clash_key(key, from_address, sent_at)
         owners = self.clashes.setdefault(mailbox, {}).setdefault(key, [node])
         dup = ids.get(dup_key)
         if dup is not None:
@@ -641,7 +719,7 @@ class ThreadState:
     def to_tables(self) -> dict[str, pa.Table]:
         """The state as Arrow tables: `nodes` (one row per node, in node order), `subjects` (the latest
         node per mailbox and subject; `nodes.earlier` chains back), `clashes`, `aliases` and `ses`."""
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             return self._to_tables()
 
     def _to_tables(self) -> dict[str, pa.Table]:
@@ -681,7 +759,7 @@ class ThreadState:
 
     @classmethod
     def from_tables(cls, tables: Mapping[str, pa.Table]) -> ThreadState:
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             return cls._from_tables(tables)
 
     @classmethod
@@ -727,7 +805,7 @@ class ThreadState:
         """Write the state as Parquet files in `folder` (each written whole, then renamed)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             tables = self.to_tables()
         for name, table in tables.items():
             tmp = folder / f".{name}.parquet.tmp"
@@ -767,7 +845,7 @@ def _pairs_table(nested: dict[str, dict[str, object]], key: str, value: str, val
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def no_cyclic_gc() -> Iterator[None]:
     """Threading builds millions of small acyclic objects (tuples, lists, ints); the cyclic collector
     would rescan all of them again and again without ever finding garbage, so it pauses meanwhile."""
     enabled = gc.isenabled()
@@ -795,6 +873,8 @@ def _arrival_order(arrived: Sequence[float | None], row_keys: Sequence[str]) -> 
     """Row indexes by arrival time, ties (and rows without a time, first) by row key."""
     times = arrived if None not in arrived else [float("-inf") if t is None else t for t in arrived]
     order = sorted(range(len(times)), key=times.__getitem__)
+    if len(set(times)) == len(times):
+        return order  # no ties
     start = 0
     for k in range(1, len(order) + 1):
         if k == len(order) or times[order[k]] != times[order[start]]:

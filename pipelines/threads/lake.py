@@ -1,17 +1,25 @@
 """Threads for the lake: every message of `messages` gets a `thread_id`, incrementally.
 
-A run threads only the messages not yet in `message_threads`, against the threading state saved by
-the previous run (`_state/threads/*.parquet` in the lake), and appends their rows: thread id and the
-In-Reply-To / References / subject an answer to the message should carry. Thread ids never change
-for mail already threaded; when new mail joins two existing threads, the older thread's id survives
-and the other id is recorded in `thread_renames` (the warehouse reads ids through it).
+A run threads only the messages not yet in `message_threads`, against the threading state saved by the
+previous run, and appends their rows: thread id and the In-Reply-To / References / subject an answer to the
+message should carry. Thread ids never change for mail already threaded; when new mail joins two existing
+threads, the older thread's id survives and the other id is recorded in `thread_renames` (the warehouse
+reads ids through it).
 
-Threading follows arrival order, so the run falls back to threading everything from scratch (the
-same ids, since they are derived from each thread's first message) when history changed under it:
-a threaded message no longer in the lake, new mail that arrived before mail already threaded, a
-saved state that does not match `message_threads` (a run that died between the two writes: rows
-are written first, then the state, then `_state/threads/meta.parquet` saying how many messages it
-covers), or a state saved under other rules (another `STATE_VERSION`).
+Cost follows the new mail, not the archive: the state keeps a cursor in the lake's commit log
+(`Lake.changes`), so a run reads only the `messages` and `message_threads` partitions of the days that
+changed since, and the state is a keyed SQLite file (`pipelines.threads.state_store`) of which a run loads
+only what its new mail can reach and writes only what it changed. The file lives on local disk
+(`Settings.thread_state`; by default `_state/threads.sqlite` in a local lake's folder, or a file per lake
+in the system's temporary folder for a lake on S3): it is a cache of the lake, and when it is missing,
+unreadable, of another lake or of another `STATE_VERSION`, the run threads everything from scratch (the
+same ids, since they are derived from each thread's first message) and writes it whole.
+
+Threading follows arrival order, so the run also threads everything from scratch when history changed
+under it, which it sees in the days it reads against the per-day counts the state keeps: a threaded
+message no longer in the lake, new mail that arrived before mail already threaded, or `message_threads`
+rows the state does not account for (a run that died between writing its rows and saving its state: rows
+are written first, then the state in one transaction).
 
 Tracking addresses count only when their keyed token verifies with the tracking secret: both entry
 points take `tracking_secret` (`Settings.tracking_secret`; '' = the development key, see
@@ -20,23 +28,34 @@ points take `tracking_secret` (`Settings.tracking_secret`; '' = the development 
 
 from __future__ import annotations
 
-import io
+import hashlib
+import tempfile
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from pipelines.storage.lake import Lake, to_parquet_bytes
+from pipelines.settings import Settings
+from pipelines.storage.lake import Lake
+from pipelines.storage.objects import LocalStore
 from pipelines.storage.schemas import DAY_COLUMN, INBOUND, MESSAGE_THREADS, OUTBOUND, THREAD_RENAMES, with_day
-from pipelines.threads.engine import StateVersionError, ThreadColumns, ThreadState
+from pipelines.threads.engine import StateVersionError, ThreadColumns, ThreadState, reachable_keys
 from pipelines.threads.inputs import LAKE_COLUMNS, columns_from_lake
 from pipelines.threads.reply import ReplyHeaders
+from pipelines.threads.state_store import PartialState, StateUnreadable, StoreMeta, ThreadStateStore
 
-STATE_PREFIX = "_state/threads/"
+STATE_FILE = "_state/threads.sqlite"
+"""Where a local lake keeps its threading state, inside its own folder."""
+STATE_CACHE_FOLDER = "seslake-thread-state"
+"""The folder, in the system's temporary folder, of the states of lakes on S3 (one file per lake URL)."""
 KEY_COLUMNS = ["direction", "object_key"]
+ROW_COLUMNS = [*KEY_COLUMNS, "thread_id", "reply_in_reply_to", "reply_references", "reply_subject"]
+"""The `message_threads` columns `thread_for` answers from."""
 
 
 @dataclass
@@ -49,54 +68,156 @@ class ThreadLakeResult:
     seconds: float = 0.0
 
 
+def thread_state_path(lake: Lake, configured: str | Path | None = None) -> Path:
+    """The threading state file of `lake`: `configured` (None: `Settings.thread_state` from the environment)
+    when set, else `_state/threads.sqlite` in a local lake's folder, else a file named after the lake's URL
+    in the system's temporary folder."""
+    if configured is None:
+        configured = Settings.from_env().thread_state
+    if configured:
+        return Path(configured)
+    if isinstance(lake.store, LocalStore):
+        return lake.store.root / STATE_FILE
+    digest = hashlib.blake2b(lake.url.encode(), digest_size=8).hexdigest()
+    return Path(tempfile.gettempdir()) / STATE_CACHE_FOLDER / f"{digest}.sqlite"
+
+
+@dataclass
+class _PendingMail:
+    """What a run finds since the state's cursor: the days it read, their rows, the new ones, and why the
+    state cannot be built upon (`reason`, '' when it can)."""
+
+    reason: str
+    cursor: str | None
+    """The log cursor read before any table was: every change to `messages` up to it is in these rows."""
+    meta: StoreMeta | None = None
+    days: set[date] = field(default_factory=set)
+    threaded: pa.Table = field(default_factory=lambda: pa.table({}))
+    """The `message_threads` rows of those days."""
+    new: pa.Table = field(default_factory=lambda: pa.table({}))
+    """The `messages` rows of those days not threaded yet."""
+    columns: ThreadColumns = field(default_factory=ThreadColumns)
+    counts: dict[date, int] = field(default_factory=dict)
+    """Messages threaded per day read, as the state counts them."""
+
+
+def _pending_mail(
+    lake: Lake,
+    store: ThreadStateStore,
+    inbound_domains: list[str] | None,
+    tracking_secret: str,
+    *,
+    days: Iterable[date] = (),
+    threaded_columns: list[str] = KEY_COLUMNS,
+) -> _PendingMail:
+    """Read the days whose `messages` or `message_threads` changed since the state's cursor (and `days`),
+    find the messages not yet threaded and check them against the state (see the module docstring)."""
+    try:
+        meta = store.meta()
+        reason = "" if meta is not None else "no saved state"
+    except (StateVersionError, StateUnreadable) as exc:
+        meta, reason = None, str(exc)
+    if meta is not None and meta.lake != lake.url:
+        meta, reason = None, f"saved thread state belongs to another lake ({meta.lake})"
+    changes, cursor = lake.changes(meta.cursor if meta else None)
+    if meta is None:
+        return _PendingMail(reason, cursor)
+    wanted = set(days)
+    for change in changes:
+        wanted |= change.days("messages") | change.days("message_threads")
+    pending = _PendingMail("", cursor, meta, wanted, columns=ThreadColumns())
+    if not wanted:
+        pending.threaded = pa.table({c: pa.array([], pa.string()) for c in threaded_columns})
+        pending.new = lake.read_table("messages", days=set(), columns=list(LAKE_COLUMNS))
+        return pending
+    messages = lake.read_table("messages", days=wanted, columns=list(LAKE_COLUMNS))
+    pending.threaded = lake.read_table("message_threads", days=wanted, columns=threaded_columns)
+    pending.new = _rows_not_in(messages, pending.threaded)
+    pending.columns = columns_from_lake(pending.new, inbound_domains, tracking_secret)
+    try:
+        pending.counts = store.day_counts(wanted)
+    except StateUnreadable as exc:
+        pending.reason = str(exc)
+        return pending
+    threaded_per_day = Counter(pending.threaded["date"].to_pylist())
+    new_per_day = Counter(pending.new["date"].to_pylist())
+    messages_per_day = Counter(messages["date"].to_pylist())
+    if any(threaded_per_day[day] != pending.counts[day] for day in wanted):
+        pending.reason = "saved state does not match message_threads"
+    elif any(threaded_per_day[day] + new_per_day[day] != messages_per_day[day] for day in wanted):
+        pending.reason = "threaded messages left the lake"
+    elif min(_arrivals(pending.columns), default=float("inf")) < meta.latest_arrival:
+        pending.reason = "new mail arrived before mail already threaded"
+    return pending
+
+
 def thread_lake(
-    lake: Lake, *, full_rebuild: bool = False, inbound_domains: list[str] | None = None, tracking_secret: str = ""
+    lake: Lake,
+    *,
+    full_rebuild: bool = False,
+    inbound_domains: list[str] | None = None,
+    tracking_secret: str = "",
+    state_path: str | Path | None = None,
 ) -> ThreadLakeResult:
     """Thread the messages of `messages` not yet in `message_threads` against the saved state (or all of
-    them again, see the module docstring), append their rows and save the state."""
+    them again, see the module docstring), append their rows and save the state (`state_path`: see
+    `thread_state_path`)."""
     started = time.perf_counter()
     result = ThreadLakeResult()
-    messages = lake.read_table("messages", columns=list(LAKE_COLUMNS))
-    threaded = lake.read_table("message_threads", columns=KEY_COLUMNS)
-    saved, unusable = (None, "") if full_rebuild else _saved_state(lake)
-    new = _rows_not_in(messages, threaded)
-    columns = columns_from_lake(new, inbound_domains, tracking_secret)
-    if full_rebuild:
-        reason = "requested"
-    elif saved is None:
-        reason = unusable or "no saved state"
-    elif saved[1]["messages"] != threaded.num_rows:
-        reason = "saved state does not match message_threads"
-    elif threaded.num_rows + new.num_rows != messages.num_rows:
-        reason = "threaded messages left the lake"
-    elif min(_arrivals(columns), default=float("inf")) < saved[1]["latest_arrival"]:
-        reason = "new mail arrived before mail already threaded"
-    else:
-        reason = ""
-    if reason:
-        result.full_rebuild, result.reason = True, reason
-        state, new, latest = ThreadState(), messages, float("-inf")
-        columns = columns_from_lake(new, inbound_domains, tracking_secret)
-    else:
-        state, meta = saved
-        latest = meta["latest_arrival"]
+    with ThreadStateStore(thread_state_path(lake, state_path)) as store:
+        partial: PartialState | None = None
+        with store.snapshot():
+            pending = _pending_mail(lake, store, inbound_domains, tracking_secret)
+            reason = "requested" if full_rebuild else pending.reason
+            if not reason and pending.meta is not None:
+                try:
+                    partial = store.load(reachable_keys(pending.columns), pending.meta)
+                except StateUnreadable as exc:
+                    reason = str(exc)
+        if reason or partial is None or pending.meta is None:
+            result.full_rebuild, result.reason = True, reason
+            new = lake.read_table("messages", columns=list(LAKE_COLUMNS))
+            columns = columns_from_lake(new, inbound_domains, tracking_secret)
+            state = ThreadState()
+        else:
+            new, columns, state = pending.new, pending.columns, partial.state
 
-    threading = state.thread(columns)
-    now = datetime.now(UTC)
-    rows = _thread_rows(new, threading.thread_ids, state, now)
-    renames = [
-        {"tenant_id": _tenant_of(old, rows), "old_thread_id": old, "thread_id": kept, "renamed_at": now}
-        for old, kept in sorted(threading.renamed.items())
-    ]
-    _write(lake, rows, renames, replace_all=result.full_rebuild)
-    latest = max([latest, *_arrivals(columns)])
-    total = rows.num_rows if result.full_rebuild else threaded.num_rows + rows.num_rows
-    _save_state(lake, state, {"messages": total, "latest_arrival": latest})
+        threading = state.thread(columns)
+        now = datetime.now(UTC)
+        rows = _thread_rows(new, threading.thread_ids, state, now)
+        renames = [
+            {"tenant_id": _tenant_of(old, rows), "old_thread_id": old, "thread_id": kept, "renamed_at": now}
+            for old, kept in sorted(threading.renamed.items())
+        ]
+        _write(lake, rows, renames, replace_all=result.full_rebuild)
+        cursor = _cursor_past_own_writes(lake, pending.cursor)
+        arrivals = _arrivals(columns)
+        new_per_day = Counter(rows[DAY_COLUMN].to_pylist())
+        if partial is None or pending.meta is None:
+            meta = StoreMeta(lake=lake.url, cursor=cursor, latest_arrival=max(arrivals, default=float("-inf")))
+            store.replace(state, meta, new_per_day, threading.renamed)
+        else:
+            latest = max([pending.meta.latest_arrival, *arrivals])
+            meta = StoreMeta(lake=lake.url, cursor=cursor, latest_arrival=latest)
+            counts = {day: pending.counts.get(day, 0) + n for day, n in new_per_day.items()}
+            store.save(partial, meta, counts, threading.renamed)
     result.messages_threaded = rows.num_rows
     result.threads_touched = len(set(threading.thread_ids))
     result.threads_renamed = len(renames)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _cursor_past_own_writes(lake: Lake, cursor: str | None) -> str | None:
+    """The cursor moved past the commits after `cursor` that changed no `messages` partition (this run's own
+    `message_threads` and `thread_renames` writes, other tables' writes); it stops at the first commit that
+    changed `messages`, so mail written meanwhile is read by the next run."""
+    after, _ = lake.changes(cursor)
+    for change in after:
+        if change.days("messages"):
+            break
+        cursor = change.cursor
+    return cursor
 
 
 def _rows_not_in(messages: pa.Table, threaded: pa.Table) -> pa.Table:
@@ -185,67 +306,86 @@ def _with_existing(lake: Lake, table: str, part: str, days: set, new: pa.Table) 
     return pa.concat_tables([existing, new])
 
 
-META = "meta"
-
-
-def _saved_state(lake: Lake) -> tuple[tuple[ThreadState, dict] | None, str]:
-    """`_load_state`, or None and why a saved state cannot be used (another version), if so."""
-    try:
-        return _load_state(lake), ""
-    except StateVersionError as exc:
-        return None, str(exc)
-
-
-def _load_state(lake: Lake) -> tuple[ThreadState, dict] | None:
-    """The saved state and its meta (messages covered, latest arrival), or None when there is none."""
-    keys = [info.key for info in lake.store.list(STATE_PREFIX) if info.key.endswith(".parquet")]
-    tables = {key.removeprefix(STATE_PREFIX).removesuffix(".parquet"): pq.read_table(io.BytesIO(lake.store.get(key)))
-              for key in keys}  # fmt: skip
-    if META not in tables:
-        return None
-    meta = tables.pop(META).to_pylist()[0]
-    return ThreadState.from_tables(tables), meta
-
-
-def _save_state(lake: Lake, state: ThreadState, meta: dict) -> None:
-    """The state's tables, then the meta that vouches for them."""
-    for name, table in state.to_tables().items():
-        lake.store.put(f"{STATE_PREFIX}{name}.parquet", to_parquet_bytes(table))
-    meta_table = pa.table({"messages": [meta["messages"]], "latest_arrival": [meta["latest_arrival"]]},
-                          schema=pa.schema([("messages", pa.int64()), ("latest_arrival", pa.float64())]))  # fmt: skip
-    lake.store.put(f"{STATE_PREFIX}{META}.parquet", to_parquet_bytes(meta_table))
-
-
 def thread_for(
-    lake: Lake, object_keys: list[str], inbound_domains: list[str] | None = None, *, tracking_secret: str = ""
+    lake: Lake,
+    object_keys: list[str],
+    inbound_domains: list[str] | None = None,
+    *,
+    tracking_secret: str = "",
+    days: Iterable[date] | None = None,
+    state_path: str | Path | None = None,
 ) -> dict[str, tuple[str, ReplyHeaders | None]]:
     """Thread id and reply headers (`in_reply_to`, `references`, `subject`) for messages in the lake,
     saving nothing. Messages already threaded keep their row (their id read through later joins);
     the others are threaded on top of the saved state with every message not yet threaded, in
     arrival order, as the next `thread_lake` run will take them, so the live path hands off the id
-    that run keeps."""
+    that run keeps.
+
+    `days` are the partition days of the objects (their arrival days), when the caller knows them: their
+    rows are looked up there besides the days changed since the state's cursor (where mail not yet
+    threaded is). An object found in neither is looked up in the whole `message_threads` table. When the
+    state cannot be built upon, the next run threads everything again, and so does this call."""
     if not object_keys:
         return {}
     wanted = set(object_keys)
+    with ThreadStateStore(thread_state_path(lake, state_path)) as store, store.snapshot():
+        pending = _pending_mail(
+            lake, store, inbound_domains, tracking_secret, days=days or (), threaded_columns=ROW_COLUMNS
+        )
+        if not pending.reason and pending.meta is not None:
+            try:
+                return _thread_for_on_state(lake, store, pending, pending.meta, wanted)
+            except StateUnreadable:
+                pass
+    return _thread_for_from_scratch(lake, wanted, inbound_domains, tracking_secret)
+
+
+def _thread_for_on_state(
+    lake: Lake, store: ThreadStateStore, pending: _PendingMail, meta: StoreMeta, wanted: set[str]
+) -> dict[str, tuple[str, ReplyHeaders | None]]:
+    """`thread_for` on the part of the saved state the pending mail reaches."""
+    found = _current_rows(store, pending.threaded, wanted)
+    if wanted <= found.keys():
+        return found
+    partial = store.load(reachable_keys(pending.columns), meta)
+    threading = partial.state.thread(pending.columns)
+    for row in _thread_rows(pending.new, threading.thread_ids, partial.state, datetime.now(UTC)).to_pylist():
+        if row["object_key"] in wanted and row["object_key"] not in found:
+            found[row["object_key"]] = (row["thread_id"], _reply_of(row))
+    missing = wanted - found.keys()
+    if missing:  # threaded on a day neither given nor changed since the cursor
+        found.update(_current_rows(store, lake.read_table("message_threads", columns=ROW_COLUMNS), missing))
+    return found
+
+
+def _current_rows(
+    store: ThreadStateStore, threaded: pa.Table, wanted: set[str]
+) -> dict[str, tuple[str, ReplyHeaders | None]]:
+    """The `message_threads` rows of the wanted objects, their ids read through the renames since."""
+    rows = threaded.filter(pc.is_in(threaded["object_key"], pa.array(sorted(wanted), pa.string()))).to_pylist()
+    current = store.current_thread_ids(row["thread_id"] for row in rows)
+    return {row["object_key"]: (current[row["thread_id"]], _reply_of(row)) for row in rows}
+
+
+def _thread_for_from_scratch(
+    lake: Lake, wanted: set[str], inbound_domains: list[str] | None, tracking_secret: str
+) -> dict[str, tuple[str, ReplyHeaders | None]]:
+    """`thread_for` without a state to build upon: what the next run, threading everything again, keeps."""
     found: dict[str, tuple[str, ReplyHeaders | None]] = {}
-    threaded = lake.read_table("message_threads")
+    threaded = lake.read_table("message_threads", columns=ROW_COLUMNS)
     renames = dict(zip(*(lake.read_table("thread_renames")[c].to_pylist() for c in ("old_thread_id", "thread_id")),
                        strict=True))  # fmt: skip
-    for row in threaded.filter(pc.is_in(threaded["object_key"], pa.array(sorted(wanted)))).to_pylist():
+    for row in threaded.filter(pc.is_in(threaded["object_key"], pa.array(sorted(wanted), pa.string()))).to_pylist():
         thread_id = row["thread_id"]
         while thread_id in renames:
             thread_id = renames[thread_id]
         found[row["object_key"]] = (thread_id, _reply_of(row))
-    if wanted <= set(found):
+    if wanted <= found.keys():
         return found
     messages = lake.read_table("messages", columns=list(LAKE_COLUMNS))
-    saved, _ = _saved_state(lake)
-    if saved is None or saved[1]["messages"] != threaded.num_rows:
-        state, new = ThreadState(), messages
-    else:
-        state, new = saved[0], _rows_not_in(messages, threaded)
-    threading = state.thread(columns_from_lake(new, inbound_domains, tracking_secret))
-    for row in _thread_rows(new, threading.thread_ids, state, datetime.now(UTC)).to_pylist():
+    state = ThreadState()
+    threading = state.thread(columns_from_lake(messages, inbound_domains, tracking_secret))
+    for row in _thread_rows(messages, threading.thread_ids, state, datetime.now(UTC)).to_pylist():
         if row["object_key"] in wanted and row["object_key"] not in found:
             found[row["object_key"]] = (row["thread_id"], _reply_of(row))
     return found

@@ -214,7 +214,7 @@ def _resolve_tracking(
     items: list[MailItem], unknown: Callable[[str], bool], names_case: Callable[[str, str], bool]
 ) -> None:
     """Mail whose mailbox is unknown but that was sent to a tracking address takes the mailbox of the
-    outbound mail that set that address as Reply-To (the DESIGN's last attribution rule). Only our own
+    outbound mail that set that address as Reply-To (the last attribution rule). Only our own
     outbound mail names a case, and only with an address `names_case(address, mailbox)` accepts."""
     case_mailbox: dict[str, str] = {}
     for item in items:

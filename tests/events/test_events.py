@@ -6,12 +6,14 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from pipelines.events.ingest import ingest_events
+from pipelines.events import ingest
+from pipelines.events.ingest import ingest_events, write_groups
 from pipelines.events.normalize import EventError, classify_agent, normalize, parse_event_file
 from pipelines.storage.lake import Lake
 from pipelines.storage.objects import LocalStore, S3Store
@@ -124,7 +126,8 @@ def test_open_and_click_classification(event_type, ip, agent, expected):
     assert classify_agent(event_type, ip, agent) == expected
     con = duckdb.connect()
     con.execute(IPV4_NUMBER_MACRO)
-    query = f"select {agent_class_sql('t', 'i', 'a')} from (select ?::varchar t, ?::varchar i, ?::varchar a)"
+    expression = agent_class_sql("t", "ipv4_number(i)", "a")
+    query = f"select {expression} from (select ?::varchar t, ?::varchar i, ?::varchar a)"
     assert con.execute(query, [event_type, ip, agent]).fetchall() == [(expected,)]
 
 
@@ -185,6 +188,44 @@ def test_incremental_runs_equal_a_full_rebuild(small_archive, tmp_path):
     assert (
         incremental.read_table("quarantine").sort_by(q_order).equals(rebuilt.read_table("quarantine").sort_by(q_order))
     )
+
+
+def test_write_groups_cut_consecutive_days_at_the_row_limit():
+    """Days go together while their rows fit the limit; a day over it stands alone; a day without
+    rows still belongs to a group (its partitions are emptied)."""
+    rows = {date(2026, 10, day): count for day, count in [(5, 10), (1, 30), (2, 30), (3, 0), (4, 80)]}
+    assert write_groups(rows, 60) == [
+        [date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3)],
+        [date(2026, 10, 4)],
+        [date(2026, 10, 5)],
+    ]
+    assert write_groups({}, 60) == []
+
+
+def test_writing_a_few_rows_at_a_time_gives_the_same_lake(small_archive, tmp_path, monkeypatch):
+    """Written in many small groups of days, the lake holds the same events and quarantine as when
+    written in few large ones."""
+    registry = load_registry(str(small_archive / "tenants.yaml"))
+    whole = Lake(LocalStore(tmp_path / "whole"))
+    ingest_events(LocalStore(small_archive), whole, registry, "events/")
+    monkeypatch.setattr(ingest, "ROWS_PER_WRITE", 50)
+    pieces = Lake(LocalStore(tmp_path / "pieces"))
+    written: list[list[date]] = []
+    replace = pieces.replace_partitions
+
+    def recording(table: str, part: str, days: list[date], *args, **kwargs) -> None:
+        if table == "events":
+            written.append(list(days))
+        replace(table, part, days, *args, **kwargs)
+
+    monkeypatch.setattr(pieces, "replace_partitions", recording)
+    result = ingest_events(LocalStore(small_archive), pieces, registry, "events/")
+    per_day = Counter(date.fromisoformat(str(day)) for day in whole.read_table("events").column("date").to_pylist())
+    assert written == write_groups({day: per_day[day] for day in result.days}, 50)
+    assert len(written) > 1
+    for table, order in (("events", ["fingerprint", "recipient"]), ("quarantine", ["source_key", "line_number"])):
+        sort = [(column, "ascending") for column in order]
+        assert pieces.read_table(table).sort_by(sort).equals(whole.read_table(table).sort_by(sort))
 
 
 def test_sns_wrapped_and_identity_notification_records_in_firehose_files(small_archive, tmp_path):

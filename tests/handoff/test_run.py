@@ -17,8 +17,10 @@ from pipelines.handoff.ledger import HandoffLedger
 from pipelines.handoff.run import HandoffTarget, hand_off, retry_due
 from pipelines.handoff.stub import serve
 from pipelines.mail.ingest import ingest_mime
+from pipelines.storage.arrivals import ArrivalsIndex
 from pipelines.storage.lake import Lake
 from pipelines.storage.objects import LocalStore, S3Store
+from pipelines.storage.schemas import INBOUND
 from pipelines.tenants import load_registry
 from pipelines.threads.tracking import verify_tracking_address
 from tests.conftest import PROJECT
@@ -78,6 +80,17 @@ def run(world: dict, items: list[InboundItem], **target: object) -> object:
         target=HandoffTarget(url=world["stub"].inbound_url, secrets=[SECRET], **target),
         archive_url=f"s3://{world['bucket']}", sqs=world["sqs"], queue_url=world["queue_url"],
     )  # fmt: skip
+
+
+def test_every_object_looked_up_is_noted_in_the_arrivals_index(world):
+    """The next ingest of a hand-off's day finds its objects in the index, without listing the bucket."""
+    items = receive_notifications(world["sqs"], world["queue_url"], "inbound/", max_items=10, seconds=5,
+                                  visibility_timeout=60)  # fmt: skip
+    run(world, items)
+    index = ArrivalsIndex(world["lake"].store, INBOUND)
+    infos = [world["store"].info(item.object_key) for item in items]
+    noted = {o.key for day in {i.day for i in infos} for o in index.day_objects(day, None)}
+    assert {i.key for i in infos} <= noted and len(infos) == 10
 
 
 def receive(world: dict, visibility: int = 60) -> list[InboundItem]:
@@ -190,10 +203,12 @@ import sys, boto3
 from datetime import timedelta
 from pipelines.handoff.ledger import HandoffLedger
 from pipelines.mail.ingest import ingest_mime
+from pipelines.storage.arrivals import ArrivalsIndex
 from pipelines.storage.lake import Lake
 from pipelines.handoff.run import HandoffTarget, hand_off
 from pipelines.handoff.discovery import batch_key, receive_notifications
 from pipelines.storage.objects import LocalStore, S3Store
+from pipelines.storage.schemas import INBOUND
 from pipelines.tenants import load_registry
 from pipelines.threads.tracking import verify_tracking_address
 endpoint, bucket, queue_url, url, ledger_path, lake_path, registry_path = sys.argv[1:8]

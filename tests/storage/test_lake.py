@@ -65,6 +65,44 @@ def test_same_behaviour_on_s3(moto_endpoint, s3_bucket):
     assert lake.read_table("quarantine").column("tenant").to_pylist() == ["b"]
 
 
+class CountingStore:
+    """A store that records the prefixes it is asked to list."""
+
+    def __init__(self, store) -> None:
+        self.store, self.listed = store, []
+
+    def list(self, prefix, start_after=None):
+        self.listed.append(prefix)
+        return self.store.list(prefix, start_after)
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+@pytest.mark.parametrize("on_s3", [False, True])
+def test_reading_some_days_lists_only_those_days(tmp_path, on_s3, request):
+    if on_s3:
+        bucket, endpoint = request.getfixturevalue("s3_bucket"), request.getfixturevalue("moto_endpoint")
+        store = open_store(f"s3://{bucket}/lake", endpoint)
+    else:
+        store = LocalStore(tmp_path)
+    days = [D1 + timedelta(days=i) for i in range(6)]
+    write(Lake(store), [(t, d, f"{t}{d}") for t in ("a", "b", None) for d in days], days=days)
+    counting = CountingStore(store)
+    lake = Lake(counting)
+    wanted = {days[1], days[4]}
+    every = lake.partition_files("quarantine")
+    assert lake.partition_files("quarantine", wanted) == [k for k in every if any(str(d) in k for d in wanted)]
+    assert store.children("quarantine/") == [f"tenant={UNATTRIBUTED}", "tenant=a", "tenant=b"]
+    counting.listed.clear()
+    table = lake.read_table("quarantine", days=wanted)
+    assert sorted(set(table.column("date").to_pylist())) == sorted(wanted)
+    assert table.num_rows == 6
+    table_prefixes = [p for p in counting.listed if p.startswith("quarantine/")]
+    assert table_prefixes and all("/date=" in p for p in table_prefixes)
+    assert {p.split("date=")[1].rstrip("/") for p in table_prefixes} == {str(d) for d in wanted}
+
+
 @pytest.mark.parametrize("key", ["../outside", "inbound/../../etc/passwd", "/etc/passwd", "a//b", "a/./b", "", "a\\b"])
 def test_a_folder_store_refuses_keys_that_leave_it(tmp_path, key):
     store = LocalStore(tmp_path / "bucket")

@@ -3,24 +3,23 @@ equals a rebuild, and the warehouse's thread figures equal figures computed here
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
+import sqlite3
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 import pytest
 
 from pipelines.mail.ingest import ingest_mime
-from pipelines.storage.lake import Lake, to_parquet_bytes
+from pipelines.storage.lake import Lake
 from pipelines.storage.objects import LocalStore
 from pipelines.storage.schemas import INBOUND, OUTBOUND
 from pipelines.tenants import load_registry
 from pipelines.threads.engine import STATE_VERSION
-from pipelines.threads.lake import STATE_PREFIX, thread_for, thread_lake
+from pipelines.threads.lake import thread_for, thread_lake, thread_state_path
 from pipelines.warehouse.build import build_warehouse
 from tests.threads.evaluation import bcubed
 
@@ -83,14 +82,33 @@ def test_day_by_day_runs_give_the_ids_of_one_run(small_archive, threaded, tmp_pa
     assert incremental == thread_of_key(threaded)
 
 
-def test_a_state_that_does_not_match_the_rows_forces_a_rebuild(small_archive, tmp_path):
+def test_a_state_that_does_not_match_the_rows_forces_a_rebuild(small_archive, threaded, tmp_path):
+    """A run that wrote its rows but died before saving its state leaves rows the state does not count."""
+    days = sorted(set(threaded.read_table("messages", columns=["object_key"])["date"].to_pylist()))
+    lake = Lake(LocalStore(tmp_path / "lake"))
+    ingest(small_archive, lake, days[:-1])
+    thread_lake(lake)
+    path = thread_state_path(lake)
+    shutil.copy(path, tmp_path / "before.sqlite")
+    ingest(small_archive, lake, days[-1:])
+    thread_lake(lake)
+    path.unlink()
+    shutil.copy(tmp_path / "before.sqlite", path)
+    again = thread_lake(lake)
+    assert again.full_rebuild and again.reason == "saved state does not match message_threads"
+    assert thread_of_key(lake) == thread_of_key(threaded)
+
+
+def test_a_missing_state_file_forces_a_rebuild_with_the_same_ids(small_archive, threaded, tmp_path):
     lake = Lake(LocalStore(tmp_path / "lake"))
     ingest(small_archive, lake)
     first = thread_lake(lake)
-    lake.store.delete(f"{STATE_PREFIX}meta.parquet")  # as if the run died before vouching for its state
+    thread_state_path(lake).unlink()  # a fresh machine
     again = thread_lake(lake)
     assert again.full_rebuild and again.reason == "no saved state"
     assert again.messages_threaded == first.messages_threaded
+    assert thread_of_key(lake) == thread_of_key(threaded)
+    assert not thread_lake(lake).full_rebuild
 
 
 def test_a_state_saved_under_other_rules_forces_a_rebuild(small_archive, threaded, tmp_path):
@@ -100,10 +118,8 @@ def test_a_state_saved_under_other_rules_forces_a_rebuild(small_archive, threade
     lake = Lake(LocalStore(tmp_path / "lake"))
     ingest(small_archive, lake, days[:-1])
     thread_lake(lake)
-    key = f"{STATE_PREFIX}nodes.parquet"
-    nodes = pq.read_table(io.BytesIO(lake.store.get(key)))
-    older = {**nodes.schema.metadata, b"version": str(STATE_VERSION - 1).encode()}
-    lake.store.put(key, to_parquet_bytes(nodes.replace_schema_metadata(older)))
+    with sqlite3.connect(thread_state_path(lake)) as connection:
+        connection.execute("update meta set value = ? where name = 'version'", (str(STATE_VERSION - 1),))
     ingest(small_archive, lake, days[-1:])
     done = thread_of_key(lake)
     keys = lake.read_table("messages", columns=["object_key"])["object_key"].to_pylist()
@@ -156,3 +172,88 @@ def test_warehouse_threads_and_response_times_equal_figures_from_the_lake(thread
     answered = sum(1 for figures in expected.values() if figures[3] is not None)
     assert daily == (opened, answered, 0)
     assert answered > 100
+
+
+class CountingStore(LocalStore):
+    """A local store that records every object read."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.reads: list[str] = []
+
+    def get(self, key: str) -> bytes:
+        self.reads.append(key)
+        return super().get(key)
+
+    def table_days(self, table: str) -> set[str]:
+        """The partition days of `table` read since the last `reset`."""
+        return {key.split("/date=")[1].split("/")[0] for key in self.reads if key.startswith(f"{table}/")}
+
+    def reset(self) -> None:
+        self.reads.clear()
+
+
+def test_a_run_after_one_new_day_reads_only_that_days_partitions(small_archive, threaded, tmp_path):
+    days = sorted(set(threaded.read_table("messages", columns=["object_key"])["date"].to_pylist()))
+    store = CountingStore(tmp_path / "lake")
+    lake = Lake(store)
+    ingest(small_archive, lake, days[:-1])
+    assert thread_lake(lake).full_rebuild
+    ingest(small_archive, lake, days[-1:])
+    store.reset()
+    run = thread_lake(lake)
+    assert not run.full_rebuild and run.messages_threaded > 0
+    assert store.table_days("messages") == {days[-1].isoformat()}
+    assert store.table_days("message_threads") <= {days[-1].isoformat()}  # none there yet
+    store.reset()
+    assert thread_lake(lake).messages_threaded == 0
+    assert not store.table_days("messages") and not store.table_days("message_threads")
+    assert thread_of_key(lake) == thread_of_key(threaded)
+
+
+def test_thread_for_reads_the_batchs_days_and_hands_off_the_ids_the_next_run_keeps(small_archive, threaded, tmp_path):
+    days = sorted(set(threaded.read_table("messages", columns=["object_key"])["date"].to_pylist()))
+    store = CountingStore(tmp_path / "lake")
+    lake = Lake(store)
+    ingest(small_archive, lake, days[:-1])
+    thread_lake(lake)
+    ingest(small_archive, lake, days[-1:])
+    done = thread_of_key(lake)
+    keys = lake.read_table("messages", columns=["object_key"])["object_key"].to_pylist()
+    late = sorted(k for k in keys if k not in done)[::7]
+    first_day = lake.read_table("message_threads", days={days[0]}, columns=["object_key"])["object_key"]
+    earlier = sorted(first_day.to_pylist())[::20]
+    store.reset()
+    handed_off = thread_for(lake, late + earlier, days=[days[-1], days[0]])
+    assert store.table_days("messages") == {days[-1].isoformat(), days[0].isoformat()}
+    assert store.table_days("message_threads") == {days[0].isoformat()}  # none yet on the new day
+    assert not store.table_days("thread_renames")
+    assert late and set(handed_off) == set(late + earlier)
+    run = thread_lake(lake)
+    assert not run.full_rebuild
+    renames = {row["old_thread_id"]: row["thread_id"] for row in lake.read_table("thread_renames").to_pylist()}
+
+    def current(thread_id: str) -> str:
+        while thread_id in renames:
+            thread_id = renames[thread_id]
+        return thread_id
+
+    now = thread_of_key(lake)
+    assert {k: thread_id for k, (thread_id, _) in handed_off.items()} == {k: current(now[k]) for k in handed_off}
+    assert {k: current(now[k]) for k in now} == thread_of_key(threaded)
+
+
+def test_a_corrupt_state_file_forces_a_rebuild_with_the_same_ids(small_archive, threaded, tmp_path):
+    lake = Lake(LocalStore(tmp_path / "lake"))
+    ingest(small_archive, lake)
+    thread_lake(lake)
+    path = thread_state_path(lake)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.write_bytes(b"\x00garbage" * 4096)
+    keys = sorted(thread_of_key(lake))[:5]
+    assert {k: t for k, (t, _) in thread_for(lake, keys).items()} == {k: thread_of_key(threaded)[k] for k in keys}
+    again = thread_lake(lake)
+    assert again.full_rebuild and "unreadable" in again.reason
+    assert thread_of_key(lake) == thread_of_key(threaded)
+    assert not thread_lake(lake).full_rebuild
