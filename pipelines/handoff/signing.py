@@ -1,20 +1,18 @@
-"""HMAC-SHA256 signatures on hand-off requests, so the reply service can trust what it receives.
+"""Signatures on hand-off requests, as the Standard Webhooks specification defines them, so the reply service
+can verify with any Standard Webhooks library (Svix's, or `standardwebhooks` in many languages).
 
-Scheme `v1`: the signature is the hex HMAC-SHA256, keyed with the shared secret (UTF-8), of
+Three headers:
 
-    f"{event_id}.{timestamp}.".encode() + body
+    webhook-id:        <event_id>             (the payload's event_id: the same on every retry)
+    webhook-timestamp: <Unix seconds when the request was signed>
+    webhook-signature: v1,<base64>[ v1,<base64>…]   (one signature per current secret, space-separated)
 
-where `body` is the exact request body and `timestamp` the Unix time in whole seconds when the request was
-signed. Three headers carry it:
-
-    X-Seslake-Event-Id:  <event_id>            (the payload's event_id)
-    X-Seslake-Timestamp: <timestamp>
-    X-Seslake-Signature: v1=<hex>[,v1=<hex>…]  (one value per current secret)
-
-Signing the event id and the timestamp with the body means neither can be swapped onto another body. A
-receiver recomputes the HMAC for each secret it accepts, compares in constant time against every `v1=`
-value, and refuses a timestamp more than `DEFAULT_TOLERANCE` seconds (5 minutes) from its clock, which
-bounds replays of a captured request; deduplicating on the event id covers the rest.
+The signature is the base64 HMAC-SHA256 of `f"{webhook_id}.{timestamp}.{body}"`, keyed with the secret's
+bytes: a `whsec_<base64>` secret (the specification's format) is the base64-decoded bytes; any other string
+is used as its UTF-8 bytes (a receiver then passes those bytes to its library). The HMAC itself is computed by
+`standardwebhooks.Webhook.sign`. A receiver refuses a timestamp more than `DEFAULT_TOLERANCE` seconds (5
+minutes, the specification's) from its clock, which bounds replays; deduplicating on `webhook-id` covers
+the rest.
 
 Key rotation: `SESLAKE_REPLY_SECRET` may hold several secrets separated by commas (new first). The sender
 signs with all of them and the receiver accepts any, so the two sides can switch secrets one at a time.
@@ -22,15 +20,20 @@ signs with all of them and the receiver accepts any, so the two sides can switch
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import binascii
 import hmac
 import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from standardwebhooks import Webhook
 
 SCHEME = "v1"
-EVENT_ID_HEADER = "X-Seslake-Event-Id"
-TIMESTAMP_HEADER = "X-Seslake-Timestamp"
-SIGNATURE_HEADER = "X-Seslake-Signature"
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
+SECRET_PREFIX = "whsec_"
 DEFAULT_TOLERANCE = 300
 """Seconds a timestamp may differ from the receiver's clock, either way."""
 
@@ -41,10 +44,23 @@ def parse_secrets(value: str | Sequence[str]) -> list[str]:
     return [s.strip() for s in items if s and s.strip()]
 
 
-def signature(secret: str, event_id: str, timestamp: int, body: bytes) -> str:
-    """The hex v1 signature of one request."""
-    message = f"{event_id}.{timestamp}.".encode() + body
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of a secret: a `whsec_` secret's decoded bytes, else the string's UTF-8 bytes."""
+    if secret.startswith(SECRET_PREFIX):
+        try:
+            key = base64.b64decode(secret[len(SECRET_PREFIX) :] + "==", validate=False)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"a {SECRET_PREFIX} secret must be base64 after its prefix") from exc
+        if key:
+            return key
+        raise ValueError(f"the {SECRET_PREFIX} secret is empty")
+    return secret.encode("utf-8")
+
+
+def signature(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """One `v1,<base64>` signature of a request."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return Webhook(secret_key(secret)).sign(webhook_id, moment, body.decode("utf-8"))
 
 
 def sign_headers(
@@ -55,8 +71,8 @@ def sign_headers(
     if not keys:
         raise ValueError("no signing secret (set SESLAKE_REPLY_SECRET)")
     stamp = int(time.time()) if timestamp is None else int(timestamp)
-    values = ",".join(f"{SCHEME}={signature(key, event_id, stamp, body)}" for key in keys)
-    return {EVENT_ID_HEADER: event_id, TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: values}
+    values = " ".join(signature(key, event_id, stamp, body) for key in keys)
+    return {ID_HEADER: event_id, TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: values}
 
 
 def verify(
@@ -67,14 +83,14 @@ def verify(
     tolerance: int = DEFAULT_TOLERANCE,
 ) -> str | None:
     """None when the request is authentic and fresh, otherwise the reason it is not: missing_headers,
-    bad_timestamp, stale_timestamp, no_v1_signature, no_secret or signature_mismatch.
+    bad_timestamp, stale_timestamp, no_v1_signature, no_secret, bad_body or signature_mismatch.
 
     `headers` may be any mapping; names are matched case-insensitively.
     """
-    event_id = _header(headers, EVENT_ID_HEADER)
-    stamp = _header(headers, TIMESTAMP_HEADER)
-    sent = _header(headers, SIGNATURE_HEADER)
-    if event_id is None or stamp is None or sent is None:
+    webhook_id = header(headers, ID_HEADER)
+    stamp = header(headers, TIMESTAMP_HEADER)
+    sent = header(headers, SIGNATURE_HEADER)
+    if not webhook_id or stamp is None or sent is None:
         return "missing_headers"
     try:
         timestamp = int(stamp.strip())
@@ -83,22 +99,26 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance:
         return "stale_timestamp"
-    offered = [v.strip()[len(SCHEME) + 1 :] for v in sent.split(",") if v.strip().startswith(f"{SCHEME}=")]
+    offered = [value for value in sent.split() if value.startswith(f"{SCHEME},")]
     if not offered:
         return "no_v1_signature"
     keys = parse_secrets(secrets)
     if not keys:
         return "no_secret"
+    try:
+        expected = [signature(key, webhook_id, timestamp, body) for key in keys]
+    except UnicodeDecodeError:
+        return "bad_body"
     matched = False
-    for key in keys:
-        expected = signature(key, event_id, timestamp, body)
+    for mine in expected:
         for value in offered:
             # compare_digest on every pair (no early exit) keeps the timing independent of which matched
-            matched |= hmac.compare_digest(expected.encode(), value.encode("ascii", "replace"))
+            matched |= hmac.compare_digest(mine.encode(), value.encode("ascii", "replace"))
     return None if matched else "signature_mismatch"
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value, its name matched case-insensitively."""
     value = headers.get(name)
     if value is not None:
         return value

@@ -2,12 +2,12 @@
 
 Endpoints (loopback only; it is not meant to be reachable from elsewhere, and /control has no auth):
 
-* `POST /inbound`: a signed payload (`pipelines.handoff.signing`). 401 on a missing, bad or stale signature, 400 on
-  a body that is not a JSON object whose `event_id` matches the X-Seslake-Event-Id header, 503 when told to
-  fail (a `fail_rate` share of requests, drawn from a generator seeded with `seed`, one draw per request, so
-  a run is reproducible), otherwise 200. Every request first waits `delay` seconds. Accepted payloads are
-  appended to `store_path` (JSON Lines: received_at, event_id, duplicate, payload); an event id accepted
-  before is accepted again (the receiver is idempotent) and counted as a duplicate.
+* `POST /inbound`: a payload signed as Standard Webhooks define (`pipelines.handoff.signing`). 401 on a missing, bad
+  or stale signature, 400 on a body that is not a JSON object whose `event_id` matches the `webhook-id` header,
+  503 when told to fail (a `fail_rate` share of requests, drawn from a generator seeded with `seed`, one draw
+  per request, so a run is reproducible), otherwise 200. Every request first waits `delay` seconds. Accepted
+  payloads are appended to `store_path` (JSON Lines: received_at, event_id, duplicate, payload); an event id
+  accepted before is accepted again (the receiver is idempotent) and counted as a duplicate.
 * `GET /stats`: {accepted, distinct_event_ids, duplicates, rejected_signature, failed_on_purpose,
   bad_request, fail_rate, delay}.
 * `GET /health`: {"ok": true}.
@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from pipelines.handoff.signing import DEFAULT_TOLERANCE, EVENT_ID_HEADER, parse_secrets, verify
+from pipelines.handoff.signing import DEFAULT_TOLERANCE, ID_HEADER, header, parse_secrets, verify
 
 COUNTERS = ("accepted", "duplicates", "rejected_signature", "failed_on_purpose", "bad_request")
 MAX_REQUEST_BYTES = 2 * 1024 * 1024
@@ -138,7 +138,7 @@ class ReplyStub(ThreadingHTTPServer):
             payload = json.loads(body)
         except ValueError:
             payload = None
-        if not isinstance(payload, dict) or payload.get("event_id") != _get(headers, EVENT_ID_HEADER):
+        if not isinstance(payload, dict) or payload.get("event_id") != header(headers, ID_HEADER):
             with self._lock:
                 self._counts["bad_request"] += 1
             return 400, {"error": "body is not a JSON object with the signed event_id"}
@@ -242,13 +242,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (timed out) while we were waiting
-
-
-def _get(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
-    return value
 
 
 def _is_loopback(host: str) -> bool:
