@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets import checks, events, handoff, mime_ingest, threads, warehouse
+from assets import events, handoff, mime_ingest, threads, warehouse
 from pipelines.orchestration.jobs import handoff_inbound, intraday_ingest_job, nightly_job
 from pipelines.orchestration.resources import resource_defs
 from pipelines.orchestration.schedules import intraday_ingest_schedule, nightly_schedule
@@ -18,7 +18,6 @@ defs = dg.Definitions.merge(
     threads.defs,
     handoff.defs,
     warehouse.defs,
-    checks.defs,
     dg.Definitions(
         jobs=[intraday_ingest_job, nightly_job, handoff_inbound],
         schedules=[intraday_ingest_schedule, nightly_schedule],

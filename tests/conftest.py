@@ -71,6 +71,29 @@ def small_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
+@pytest.fixture(scope="session")
+def small_warehouse(small_archive: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The published warehouse of `small_archive` (mail, events and threads), shared by the read-only tests."""
+    from pipelines.events.ingest import ingest_events
+    from pipelines.mail.ingest import ingest_mime
+    from pipelines.storage.lake import Lake
+    from pipelines.storage.objects import LocalStore
+    from pipelines.tenants import load_registry
+    from pipelines.threads.lake import thread_lake
+    from pipelines.warehouse.build import build_warehouse
+
+    registry = load_registry(str(small_archive / "tenants.yaml"))
+    lake = Lake(LocalStore(tmp_path_factory.mktemp("lake")))
+    store = LocalStore(small_archive)
+    for direction in ("inbound", "outbound"):
+        ingest_mime(store, lake, registry, direction, f"{direction}/", None, workers=1)
+    ingest_events(store, lake, registry, "events/")
+    thread_lake(lake, inbound_domains=sorted(registry.inbound_domains))
+    path = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+    build_warehouse(lake, registry, path)
+    return path
+
+
 def upload_folder(folder: Path, bucket: str, endpoint: str) -> int:
     """Copy a generated archive into a bucket (bucket keys = relative paths), skipping `_truth/`."""
     client = boto3.client("s3", endpoint_url=endpoint)

@@ -1,9 +1,11 @@
-"""`seslake generate`, `materialize` and `demo`: write a demo archive, materialize every asset headless, or both.
+"""`seslake generate`, `materialize`, `demo` and `ui`: write a demo archive, materialize every asset headless, or
+both; then look at it in the Dagster UI.
 
 `materialize` runs the same asset definitions the Dagster UI shows (one run per asset over every
-partition), on the instance DAGSTER_HOME names, else a temporary one. `demo` generates an archive when
-the source is empty, materializes it, prints the per-tenant report and hands the newest inbound mail to
-a local reply-service stub through the live job.
+partition), on the project's Dagster instance (`pipelines.orchestration.instance`: DAGSTER_HOME, else
+`dagster_home/` beside the warehouse). `demo` generates an archive when the source is empty, materializes it,
+prints the per-tenant report and hands the newest inbound mail to a local reply-service stub through the live
+job. `ui` starts `dagster dev` on the same instance, so the UI shows what they did.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ SUMMARY_METADATA = (
     "new_events",
     "duplicates_dropped",
     "bad_lines",
-    "models",
+    "mode",
+    "lake_files_read",
 )
 """Materialization metadata printed after each asset."""
 DEMO_HANDOFFS = 8
@@ -46,6 +49,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser("demo", help="generate an archive if the source is empty, then materialize it")
     _generation_options(demo)
     demo.set_defaults(handler=lambda args: run_demo(Settings.from_env(), args))
+
+    ui = commands.add_parser("ui", help="the Dagster UI (dagster dev) on the instance demo and materialize use")
+    ui.add_argument("--port", type=int, default=3000, help="the web server's port (default 3000)")
+    ui.set_defaults(handler=lambda args: run_ui(Settings.from_env(), args.port))
 
 
 def _generation_options(parser: argparse.ArgumentParser) -> None:
@@ -94,6 +101,20 @@ def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     return status
 
 
+def run_ui(settings: Settings, port: int) -> int:
+    """Replace this process with `dagster dev` on the project's instance and the seslake code location."""
+    import os
+    import sys
+
+    from pipelines.orchestration.instance import prepare_instance_home
+
+    home = prepare_instance_home(settings)
+    print(f"Dagster UI on http://127.0.0.1:{port}, instance {home}", flush=True)
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-p", str(port)]
+    command += ["-h", "127.0.0.1"]
+    os.execve(sys.executable, command, settings.environment(DAGSTER_HOME=str(home)))
+
+
 def _source_is_empty(settings: Settings) -> bool:
     from pipelines.storage.objects import open_store
 
@@ -116,6 +137,7 @@ def run_materialize(settings: Settings) -> int:
     import dagster as dg
 
     from pipelines.definitions import defs
+    from pipelines.orchestration.instance import project_instance
     from pipelines.orchestration.partitions import daily_partitions
     from pipelines.tenants import TenantRegistryError, load_registry
 
@@ -126,36 +148,42 @@ def run_materialize(settings: Settings) -> int:
     print(f"tenant registry {settings.registry_location}: {len(registry)} tenants")
     print(f"source {settings.source} → lake {settings.lake}")
 
-    instance = dg.DagsterInstance.get() if settings.dagster_home else dg.DagsterInstance.ephemeral()
+    instance = project_instance(settings)
+    print(f"Dagster instance {instance.root_directory} (`seslake ui` shows these runs)")
     keys = daily_partitions.get_partition_keys()
     partition_range = {"dagster/asset_partition_range_start": keys[0], "dagster/asset_partition_range_end": keys[-1]}
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     assets = list(defs.assets or [])
     batch = [a for a in assets if "live" not in a.group_names_by_key.values()]  # the live path is sensor-driven
-    for asset in batch:
-        for key in asset.keys:
-            started = time.perf_counter()
-            span = f" ({keys[0]} … {keys[-1]})" if asset.partitions_def else ""
-            print(f"materializing {key.to_user_string()}{span} …", flush=True)
-            result = dg.materialize(
-                [*assets, *(defs.asset_checks or [])],
-                selection=dg.AssetSelection.assets(key) | dg.AssetSelection.checks_for_assets(key),
-                resources=defs.resources,
-                instance=instance,
-                tags=partition_range if asset.partitions_def else {},
-                run_config=quiet,
-                raise_on_error=False,
-            )
-            if not result.success:
-                raise CommandError(f"{key.to_user_string()} failed: {_first_failure(result)}")
-            events = result.asset_materializations_for_node(asset.op.name)
-            metadata = events[-1].metadata if events else {}
-            shown = {k: getattr(v, "value", v) for k, v in metadata.items() if k in SUMMARY_METADATA}
-            print(f"  done in {time.perf_counter() - started:.1f}s: {shown}", flush=True)
-            for check in result.get_asset_check_evaluations():
-                warn = check.severity == dg.AssetCheckSeverity.WARN
-                verdict = "passed" if check.passed else ("warning" if warn else "FAILED")
-                print(f"  check {check.check_name}: {verdict}", flush=True)
+    for asset in batch:  # one run per asset definition (the warehouse's models are built by one step)
+        keys_of = sorted(asset.keys, key=lambda k: k.to_user_string())
+        name = keys_of[0].to_user_string() if len(keys_of) == 1 else f"{asset.node_def.name} ({len(keys_of)} models)"
+        started = time.perf_counter()
+        span = f" ({keys[0]} … {keys[-1]})" if asset.partitions_def else ""
+        print(f"materializing {name}{span} …", flush=True)
+        result = dg.materialize(
+            [*assets, *(defs.asset_checks or [])],
+            selection=dg.AssetSelection.assets(*keys_of) | dg.AssetSelection.checks_for_assets(*keys_of),
+            resources=defs.resources,
+            instance=instance,
+            tags=partition_range if asset.partitions_def else {},
+            run_config=quiet,
+            raise_on_error=False,
+        )
+        checks = result.get_asset_check_evaluations()
+        if not result.success:
+            failed = ", ".join(c.check_name for c in checks if not c.passed)
+            raise CommandError(f"{name} failed: {_first_failure(result)}" + (f" (checks: {failed})" if failed else ""))
+        events = result.asset_materializations_for_node(asset.op.name)
+        metadata = events[-1].metadata if events else {}
+        shown = {k: getattr(v, "value", v) for k, v in metadata.items() if k in SUMMARY_METADATA}
+        print(f"  done in {time.perf_counter() - started:.1f}s: {shown}", flush=True)
+        failures = [c for c in checks if not c.passed]
+        if checks:
+            print(f"  checks: {len(checks) - len(failures)} of {len(checks)} passed", flush=True)
+        for check in failures:
+            warn = check.severity == dg.AssetCheckSeverity.WARN
+            print(f"  check {check.check_name}: {'warning' if warn else 'FAILED'}", flush=True)
     return 0
 
 
@@ -175,6 +203,7 @@ def _demo_handoff(settings: Settings) -> None:
     from pipelines.definitions import defs
     from pipelines.handoff.discovery import InboundItem
     from pipelines.handoff.stub import serve
+    from pipelines.orchestration.instance import project_instance
     from pipelines.orchestration.jobs import HANDOFF_ASSET
     from pipelines.orchestration.resources import HandoffResource
     from pipelines.orchestration.sensors import handoff_run_config
@@ -195,7 +224,7 @@ def _demo_handoff(settings: Settings) -> None:
     selection = dg.AssetSelection.assets(HANDOFF_ASSET) | dg.AssetSelection.checks_for_assets(HANDOFF_ASSET)
     try:
         dg.materialize([*defs.assets, *defs.asset_checks], selection=selection, resources=resources,
-                       run_config=run_config)  # fmt: skip
+                       run_config=run_config, instance=project_instance(settings))  # fmt: skip
     finally:
         stub.shutdown()
     for line in store_path.read_text().splitlines() if store_path.exists() else []:
@@ -219,3 +248,4 @@ def _print_where(settings: Settings) -> None:
     print()
     print(f"quarantined: {sum(n for _, n in reasons)} " + ", ".join(f"{r}={n}" for r, n in reasons))
     print(f"lake: {settings.lake}   (tables messages, recipients, attachments, quarantine, events; tenant=…/date=…)")
+    print(f"Dagster instance: {settings.instance_home}; `seslake ui` opens the UI on it (runs, metadata, checks)")

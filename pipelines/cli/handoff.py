@@ -63,6 +63,7 @@ def run_reply_stub(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    from pipelines.cli.progress import Progress
     from pipelines.handoff.delivery import deliver, record_outcome
     from pipelines.handoff.ledger import DELIVERED, HandoffLedger
     from pipelines.handoff.signing import parse_secrets
@@ -78,6 +79,7 @@ def run_replay(args: argparse.Namespace) -> int:
     with HandoffLedger(settings.handoff_ledger) as ledger:
         letters = ledger.dead_letters(tenant=args.tenant, event_id=args.event_id)
         delivered = 0
+        progress = Progress("replaying", len(letters))
         for letter in letters:
             result = deliver(
                 settings.reply_url,
@@ -92,6 +94,8 @@ def run_replay(args: argparse.Namespace) -> int:
                 delivered += 1
             else:
                 print(f"  {letter.event_id} ({letter.tenant_id}): {result.outcome}: {result.last_error}")
+            progress.advance(note=letter.event_id)
+        progress.close()
     selection = "all" if args.all else (f"tenant {args.tenant}" if args.tenant else f"event {args.event_id}")
     print(
         f"replay ({selection}): {len(letters)} dead letters, {delivered} delivered, "

@@ -12,13 +12,14 @@ HANDOFF_OP = "live__inbound_handoff"
 
 intraday_ingest_job = dg.define_asset_job(
     "intraday_ingest_job",
-    selection=LAKE,
-    description="Today's new mail and every not-yet-read event file into the lake.",
+    selection=LAKE | WAREHOUSE,
+    description="Today's new mail and every not-yet-read event file into the lake, then the warehouse refreshed "
+    "for what changed (incremental, audited before it is published).",
 )
 nightly_job = dg.define_asset_job(
     "nightly_job",
     selection=LAKE | WAREHOUSE,
-    description="Re-ingest yesterday completely (late objects included), then rebuild and check the warehouse.",
+    description="Re-ingest yesterday completely (late objects included), then refresh and audit the warehouse.",
 )
 handoff_inbound = dg.define_asset_job(
     "handoff_inbound",

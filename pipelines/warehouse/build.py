@@ -1,93 +1,147 @@
-"""The analysts' DuckDB warehouse, rebuilt from the lake and published atomically.
+"""The analysts' DuckDB warehouse, built whole from the lake and published atomically.
 
-The build attaches the sources as an in-memory catalog `source` (the lake's Parquet tables as views, the
-tenant registry and the SES prices as small tables), then creates one table per model (`sql/staging/`,
-then `sql/marts/`, each after the models it reads; see `pipelines.warehouse.models`) with the model's
-documentation as `COMMENT ON TABLE` / `COMMENT ON COLUMN`, and detaches the sources: the published file
-holds the models' tables only, one copy of each. The build goes into a fresh file that is renamed over
-the published one: an analyst holding the old file open keeps reading it, is never blocked, and never
-sees half a build.
+The build attaches the sources as an in-memory catalog `source` (`pipelines.warehouse.sources`: the lake's
+Parquet files as views, the tenant registry and the SES prices as small tables), then creates one table
+per model (`sql/staging/`, then `sql/marts/`, each after the models it reads; see
+`pipelines.warehouse.models`) with the model's documentation as `COMMENT ON TABLE` / `COMMENT ON COLUMN`,
+records what it was built from in BUILD_TABLE (`pipelines.warehouse.state`), and detaches the sources: the
+published file holds the models' tables and that one bookkeeping row. The build goes into a fresh file that
+is renamed over the published one: an analyst holding the old file open keeps reading it, is never
+blocked, and never sees half a build. `pipelines.warehouse.refresh` updates a built file for what changed.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from pipelines.storage.lake import Lake
-from pipelines.storage.objects import LocalStore
-from pipelines.storage.schemas import SCHEMAS, as_read
 from pipelines.tenants import TenantRegistry
-from pipelines.warehouse.models import LAKE_TABLES, SOURCE_CATALOG, Model, load_models, model_order
-from pipelines.warehouse.pricing import PRICES_USD
+from pipelines.warehouse.audits import AuditResult, run_audits
+from pipelines.warehouse.mirror import LakeFiles, mirror_folder
+from pipelines.warehouse.models import LAKE_TABLES, SOURCE_CATALOG, Model, load_models, model_order, models_fingerprint
+from pipelines.warehouse.sources import attach_sources, point_source, references_fingerprint, sql_string
+from pipelines.warehouse.state import STATE_VERSION, BuildState, write_state
+
+FULL = "full"
+INCREMENTAL = "incremental"
+UNCHANGED = "unchanged"
+"""WarehouseBuild.mode: rebuilt whole, updated for what changed, or left as it was (nothing changed)."""
 
 
 @dataclass
 class WarehouseBuild:
+    """What a build or refresh did."""
+
     path: Path
+    mode: str = FULL
+    reason: str = ""
+    """Why a full rebuild (empty for a refresh)."""
     row_counts: dict[str, int] = field(default_factory=dict)
     models: list[str] = field(default_factory=list)
+    """The models built or refreshed, in order."""
+    changed_days: dict[str, list[str]] = field(default_factory=dict)
+    """A refresh: per lake table, the days that changed since the previous build."""
+    files_read: int = 0
+    """Distinct lake Parquet files the build read."""
+    files_downloaded: int = 0
+    """Of those, the files downloaded from an S3 lake into the mirror."""
+    copy_seconds: float = 0.0
+    """A refresh: the time copying the published file to the building one took."""
+    audits: list[AuditResult] = field(default_factory=list)
+    """The audits the new file passed before it was published (`pipelines.warehouse.audits`)."""
+    column_types: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """Model → its columns and their DuckDB types."""
+    built_at: datetime | None = None
+    data_through: datetime | None = None
+    """The newest event or message arrival in the warehouse: how current its figures are."""
     seconds: float = 0.0
 
 
 def build_warehouse(
-    lake: Lake, registry: TenantRegistry, target: Path, models: list[Model] | None = None
+    lake: Lake, registry: TenantRegistry, target: Path, models: list[Model] | None = None, *, reason: str = "requested"
 ) -> WarehouseBuild:
-    """Build every model (default: `load_models()`) from the lake and the registry into `target`."""
+    """Build every model (default: `load_models()`) from the whole lake and the registry into `target`."""
     started = time.perf_counter()
     models = model_order(load_models() if models is None else models)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    building = target.with_name(f".{target.name}.building-{os.getpid()}")
-    building.unlink(missing_ok=True)
-    result = WarehouseBuild(path=target)
-    with tempfile.TemporaryDirectory(prefix="seslake-lake-") as scratch:
-        root = _local_lake_root(lake, Path(scratch))
-        connection = duckdb.connect(str(building))
-        try:
-            connection.execute("set TimeZone = 'UTC'")
-            attach_sources(connection, root, registry)
-            for model in models:
-                create_model(connection, model)
-                result.models.append(model.name)
-            connection.execute(f"detach {SOURCE_CATALOG}")
-            for model in models:
-                result.row_counts[model.name] = connection.execute(f'select count(*) from "{model.name}"').fetchone()[0]
-        except BaseException:
-            connection.close()
-            building.unlink(missing_ok=True)
-            raise
+    lake.recover()
+    _, cursor = lake.changes()  # taken before the files are read: a later commit is read again by a refresh
+    files = LakeFiles(lake, mirror_folder(target))
+    result = WarehouseBuild(path=target, mode=FULL, reason=reason)
+    building = building_path(target)
+    connection = open_building(building)
+    try:
+        attach_sources(connection, registry)
+        for table in LAKE_TABLES:
+            paths = files.all_files(table)
+            point_source(connection, table, paths)
+            result.files_read += len(paths)
+        for model in models:
+            create_model(connection, model)
+            result.models.append(model.name)
+        write_state(connection, build_state(lake, registry, models, cursor, FULL))
+        finish(connection, models, result)
+    except BaseException:
         connection.close()
+        building.unlink(missing_ok=True)
+        raise
+    connection.close()
     os.replace(building, target)
+    result.files_downloaded = files.downloaded
     result.seconds = time.perf_counter() - started
     return result
 
 
-def attach_sources(connection: duckdb.DuckDBPyConnection, lake_root: Path, registry: TenantRegistry) -> None:
-    """Attach the in-memory catalog `source`: a view over each lake table's Parquet files under `lake_root`
-    (an empty table of its schema when it has none), and the tables `tenants` and `pricing`."""
-    connection.execute(f"attach ':memory:' as {SOURCE_CATALOG}")
-    for table in LAKE_TABLES:
-        if any((lake_root / table).glob("*/*/*.parquet")):
-            pattern = _sql_string(str(lake_root / table / "*" / "*" / "*.parquet"))
-            connection.execute(
-                f"create view {SOURCE_CATALOG}.{table} as "
-                f"select * from read_parquet({pattern}, hive_partitioning = true, union_by_name = true)"
-            )
-        else:
-            _create_source_table(connection, table, as_read(SCHEMAS[table]).empty_table())
-    tenants = pa.Table.from_pylist(
-        [{"id": t.id, "name": t.name} for t in registry.tenants.values()],
-        schema=pa.schema([("id", pa.string()), ("name", pa.string())]),
+def building_path(target: Path) -> Path:
+    """The fresh file a build writes before it is renamed over `target`."""
+    return target.with_name(f".{target.name}.building-{os.getpid()}")
+
+
+def open_building(building: Path) -> duckdb.DuckDBPyConnection:
+    """A connection to the building file (times in UTC)."""
+    connection = duckdb.connect(str(building))
+    connection.execute("set TimeZone = 'UTC'")
+    return connection
+
+
+def build_state(lake: Lake, registry: TenantRegistry, models: list[Model], cursor: str | None, mode: str) -> BuildState:
+    """The state a build of `models` from `lake` and `registry`, current to `cursor`, records."""
+    return BuildState(
+        lake=lake.url,
+        cursor=cursor,
+        models_fingerprint=models_fingerprint(models),
+        references_fingerprint=references_fingerprint(registry),
+        version=STATE_VERSION,
+        mode=mode,
+        built_at=datetime.now(UTC),
     )
-    _create_source_table(connection, "tenants", tenants)
-    _create_source_table(connection, "pricing", pa.Table.from_pylist([PRICES_USD]))
+
+
+def finish(connection: duckdb.DuckDBPyConnection, models: list[Model], result: WarehouseBuild) -> None:
+    """Detach the sources, note every model table's row count and column types and how current the data is,
+    then audit the file: a blocking audit that fails raises AuditFailed, and the file is not published."""
+    connection.execute(f"detach {SOURCE_CATALOG}")
+    describe(connection, models, result)
+    result.audits = run_audits(connection)
+
+
+def describe(connection: duckdb.DuckDBPyConnection, models: list[Model], result: WarehouseBuild) -> None:
+    """Row counts, column types, build time and data-through time of the models' tables into `result`."""
+    result.row_counts = {m.name: connection.execute(f'select count(*) from "{m.name}"').fetchone()[0] for m in models}
+    result.column_types = {
+        m.name: [(row[0], row[1]) for row in connection.execute(f'describe "{m.name}"').fetchall()] for m in models
+    }
+    result.built_at = datetime.now(UTC)
+    result.data_through = connection.execute(
+        "select greatest((select max(event_at) from events), (select max(received_at) from messages))"
+    ).fetchone()[0]
 
 
 def create_model(connection: duckdb.DuckDBPyConnection, model: Model) -> None:
@@ -111,28 +165,6 @@ def _create_documented_table(connection: duckdb.DuckDBPyConnection, model: Model
         extra = [c for c in documented if c not in columns]
         differences = f"undocumented {missing}, documented but absent {extra}" if missing or extra else "order"
         raise ValueError(f"{model.path}: the documented columns are not the table's {columns}: {differences}")
-    connection.execute(f'comment on table "{model.name}" is {_sql_string(model.description)}')
+    connection.execute(f'comment on table "{model.name}" is {sql_string(model.description)}')
     for column in model.columns:
-        connection.execute(f'comment on column "{model.name}"."{column.name}" is {_sql_string(column.description)}')
-
-
-def _create_source_table(connection: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
-    connection.register("source_rows", table)
-    connection.execute(f"create table {SOURCE_CATALOG}.{name} as select * from source_rows")
-    connection.unregister("source_rows")
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _local_lake_root(lake: Lake, scratch: Path) -> Path:
-    """The lake as a local folder: itself, or a copy of its Parquet files when it lives on S3."""
-    if isinstance(lake.store, LocalStore):
-        return lake.store.root
-    for table in LAKE_TABLES:
-        for key in lake.partition_files(table):
-            path = scratch / key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            lake.store.download(key, path)
-    return scratch
+        connection.execute(f'comment on column "{model.name}"."{column.name}" is {sql_string(column.description)}')

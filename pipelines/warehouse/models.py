@@ -18,6 +18,25 @@ analyst-facing base tables; `marts/` models read models only, never a source. A 
 tables its select reads, found in DuckDB's own parse tree of the statement (`json_serialize_sql`): a
 name in a comment or a string literal, or the name of a CTE, is not a read.
 
+A model may say how a refresh updates its table instead of rebuilding it, in an `Incremental:` line of
+the header (before `Columns:`; it is not part of the description):
+
+    -- Incremental: day
+    --   messages: cast(received_at as date)
+    --   events: cast(event_at as date)
+
+The table's rows with one value of the key column (`day`) come only from the rows of its inputs for which
+the input's expression gives that value, so a refresh deletes the keys that changed rows of its inputs give
+(before and after the change) and inserts them again from the rows of those keys alone. A mart names an
+expression for every model it reads, each a day-keyed staging model. A staging model's key is the lake
+partition day `date` and every source is read for the changed days only (`-- Incremental: date`), except a
+source listed as `whole` (`--   thread_renames: whole`), which is read entire from the warehouse's own
+staging copy; the one such source is `thread_renames` (rows of other days change when threads are renamed:
+the refresh recomputes the messages whose thread reaches a changed rename). A model without the line is
+rebuilt whole from the tables in the file on every refresh (a mart), or only in a full rebuild (the
+reference tables such as `tenants` and `pricing`, whose content is part of the build's fingerprint). An
+incremental mart may read such a reference table whole (`--   mailbox_providers: whole`).
+
 The files ship inside the package as `pipelines.warehouse.sql` (the repository's top-level `sql/`
 folder, mapped by setuptools' `package-dir`), so they are read through `importlib.resources` the same way
 from a checkout and from an installed wheel.
@@ -26,6 +45,7 @@ from a checkout and from an installed wheel.
 from __future__ import annotations
 
 import graphlib
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -35,7 +55,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.storage.schemas import SCHEMAS
+from pipelines.storage.schemas import PARTITION_COLUMNS, SCHEMAS
 
 SQL_PACKAGE = "pipelines.warehouse.sql"
 """The package holding the model files: the repository's `sql/` folder."""
@@ -55,8 +75,18 @@ SOURCES: dict[str, str] = {
     "thread_renames": "Lake table `thread_renames`: threads joined into an older one by later mail.",
     "tenants": "The tenant registry (`tenants.yaml`): one row per tenant.",
     "pricing": "SES prices from `pipelines/warehouse/pricing.py`: one row.",
+    "mailbox_providers": "Recipient domain → mailbox provider, from `pipelines/warehouse/providers.py`.",
+    "reputation_thresholds": "SES's review and pause levels from `pipelines/warehouse/thresholds.py`: one row.",
 }
 """Every source a staging model may read, with what it is; the lake's tables are LAKE_TABLES."""
+
+PARTITION_DAY = PARTITION_COLUMNS[1].name
+"""The lake's partition day column (`date`): the key of every day-keyed staging model."""
+WHOLE = "whole"
+"""An `Incremental:` input read entire instead of for the changed days."""
+FOLLOWED_WHOLE_INPUTS = ("thread_renames",)
+"""The sources a day-keyed staging model may read whole: the refresh knows which rows their changes reach."""
+INCREMENTAL_HEADING = "Incremental:"
 
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _COLUMN_RE = re.compile(r"^(?P<indent> +)(?P<name>[A-Za-z_][A-Za-z0-9_]*): +(?P<text>\S.*)$")
@@ -69,6 +99,26 @@ class Column:
 
     name: str
     description: str
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """How a refresh updates a model's table: by deleting and inserting again the rows of changed keys."""
+
+    key: str
+    """The table's column whose values a refresh replaces (`date` for staging models)."""
+    inputs: tuple[tuple[str, str], ...]
+    """Every table the model reads, with the expression over that table's rows giving the key value they
+    feed (WHOLE: read entire), sorted by table."""
+
+    def expression(self, table: str) -> str:
+        """The key expression over the rows of the input `table`."""
+        return dict(self.inputs)[table]
+
+    @property
+    def whole(self) -> tuple[str, ...]:
+        """The inputs read entire."""
+        return tuple(table for table, expression in self.inputs if expression == WHOLE)
 
 
 @dataclass(frozen=True)
@@ -91,6 +141,8 @@ class Model:
     """The sources (SOURCES) the select reads, sorted."""
     path: str
     """The file, relative to `sql/` (e.g. `marts/tenant_daily.sql`)."""
+    incremental: Incremental | None = None
+    """How a refresh updates the table; None: it is rebuilt (see the module docstring)."""
 
 
 def sql_root() -> Traversable:
@@ -138,6 +190,7 @@ def parse_model(path: str, layer: str, text: str, connection: duckdb.DuckDBPyCon
     header: list[str] = []
     while lines and lines[0].startswith("--"):
         header.append(lines.pop(0)[2:].removeprefix(" ").rstrip())
+    header, declared = _parse_incremental(path, header)
     description, columns = _parse_header(path, header)
     sql = "\n".join(lines).strip()
     if sql.endswith(";"):
@@ -155,6 +208,16 @@ def parse_model(path: str, layer: str, text: str, connection: duckdb.DuckDBPyCon
             depends_on.add(table)
         else:
             raise ValueError(f"{path}: reads {reference}, which is neither a model nor a source")
+    incremental = None
+    if declared is not None:
+        key, expressions = declared
+        reads = sources if layer == "staging" else depends_on
+        unknown = sorted(set(expressions) - reads)
+        if unknown:
+            raise ValueError(f"{path}: {INCREMENTAL_HEADING} names {', '.join(unknown)}, which the model does not read")
+        default = PARTITION_DAY if layer == "staging" else ""
+        inputs = tuple(sorted((table, expressions.get(table, default)) for table in reads))
+        incremental = Incremental(key=key, inputs=inputs)
     return Model(
         name=name,
         layer=layer,
@@ -164,7 +227,34 @@ def parse_model(path: str, layer: str, text: str, connection: duckdb.DuckDBPyCon
         depends_on=tuple(sorted(depends_on)),
         sources=tuple(sorted(sources)),
         path=path,
+        incremental=incremental,
     )
+
+
+def _parse_incremental(path: str, header: list[str]) -> tuple[list[str], tuple[str, dict[str, str]] | None]:
+    """The header without its `Incremental:` block, and the block's key column and input expressions."""
+    starts = [i for i, line in enumerate(header) if line.startswith(INCREMENTAL_HEADING)]
+    if not starts:
+        return header, None
+    if len(starts) > 1:
+        raise ValueError(f"{path}: more than one `-- {INCREMENTAL_HEADING}` line")
+    start = starts[0]
+    if _COLUMNS_HEADING in header and header.index(_COLUMNS_HEADING) < start:
+        raise ValueError(f"{path}: `-- {INCREMENTAL_HEADING}` goes before `-- {_COLUMNS_HEADING}`")
+    key = header[start].removeprefix(INCREMENTAL_HEADING).strip()
+    if not _NAME_RE.match(key):
+        raise ValueError(f"{path}: `-- {INCREMENTAL_HEADING}` names the key column, not {key!r}")
+    end = start + 1
+    expressions: dict[str, str] = {}
+    while end < len(header) and header[end].startswith(" ") and header[end].strip():
+        table, colon, expression = header[end].strip().partition(":")
+        if not colon or not _NAME_RE.match(table.strip()) or not expression.strip():
+            raise ValueError(f"{path}: not a `table: key expression` line under {INCREMENTAL_HEADING} {header[end]!r}")
+        if table.strip() in expressions:
+            raise ValueError(f"{path}: {INCREMENTAL_HEADING} names {table.strip()} twice")
+        expressions[table.strip()] = expression.strip()
+        end += 1
+    return header[:start] + header[end:], (key, expressions)
 
 
 def _parse_header(path: str, header: list[str]) -> tuple[str, tuple[Column, ...]]:
@@ -256,6 +346,62 @@ def _check(models: list[Model]) -> None:
         marts = [name for name in model.depends_on if by_name[name].layer == "mart"]
         if model.layer == "staging" and marts:
             raise ValueError(f"{model.path}: a staging model reads sources, not marts ({', '.join(marts)})")
+        if model.incremental is not None:
+            _check_incremental(model, by_name)
+
+
+def _check_incremental(model: Model, by_name: dict[str, Model]) -> None:
+    """A model's `Incremental:` declaration is one the refresh can carry out (see the module docstring)."""
+    incremental = model.incremental
+    assert incremental is not None
+    problem = ""
+    if incremental.key not in {column.name for column in model.columns}:
+        problem = f"the key {incremental.key} is not a documented column"
+    elif model.layer == "staging":
+        not_lake = [name for name in model.sources if name not in LAKE_TABLES]
+        whole = [name for name in incremental.whole if name not in FOLLOWED_WHOLE_INPUTS]
+        others = [t for t, e in incremental.inputs if e not in (PARTITION_DAY, WHOLE)]
+        if incremental.key != PARTITION_DAY:
+            problem = f"a staging model's key is the partition day {PARTITION_DAY}"
+        elif not_lake:
+            problem = f"reads {', '.join(not_lake)}, which are not lake tables with partition days"
+        elif whole or others:
+            problem = f"a staging model reads a source for the changed days or (only {FOLLOWED_WHOLE_INPUTS}) whole"
+        elif model.depends_on:
+            problem = "a day-keyed staging model reads sources only"
+        else:
+            missing = [t for t in incremental.whole if t not in by_name or by_name[t].incremental is None]
+            if missing:
+                problem = f"reads {', '.join(missing)} whole but no day-keyed staging model of that name keeps it"
+    else:
+        untracked = [
+            table
+            for table, expression in incremental.inputs
+            if (expression == WHOLE and not _is_reference(by_name[table]))
+            or (expression != WHOLE and (expression == "" or by_name[table].incremental is None))
+            or by_name[table].layer != "staging"
+        ]
+        if untracked:
+            problem = (f"a mart names a key expression for each model it reads, each day-keyed staging, or reads "
+                       f"a reference table whole: {untracked}")  # fmt: skip
+    if problem:
+        raise ValueError(f"{model.path}: {INCREMENTAL_HEADING} {problem}")
+
+
+def _is_reference(model: Model) -> bool:
+    """A staging model of reference sources only (no lake table): it changes only in a full rebuild."""
+    return model.layer == "staging" and model.incremental is None and not set(model.sources) & set(LAKE_TABLES)
+
+
+def models_fingerprint(models: list[Model]) -> str:
+    """A hash of everything the models say (files, documentation, SQL, refresh declarations): a warehouse
+    built under another fingerprint is rebuilt whole."""
+    described = sorted(
+        (m.path, m.layer, m.description, [[c.name, c.description] for c in m.columns], m.sql,
+         None if m.incremental is None else [m.incremental.key, [list(i) for i in m.incremental.inputs]])
+        for m in models
+    )  # fmt: skip
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
 def model_order(models: list[Model]) -> list[Model]:

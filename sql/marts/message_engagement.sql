@@ -2,6 +2,9 @@
 -- final_status precedence: complained > bounced > rejected > delivered > delayed > sent.
 -- Opens and clicks join on the recipient, which SES only knows for single-recipient mail.
 --
+-- Incremental: ses_message_id
+--   events: ses_message_id
+--
 -- Columns:
 --   tenant_id: The sending tenant.
 --   ses_message_id: The outbound message's SES message id.

@@ -1,5 +1,8 @@
 -- Per tenant, addresses that hard-bounced or complained: candidates for the tenant's suppression list.
 --
+-- Incremental: recipient
+--   events: recipient
+--
 -- Columns:
 --   tenant_id: The sending tenant.
 --   recipient: The address, lower-case.

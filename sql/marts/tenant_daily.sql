@@ -1,6 +1,10 @@
 -- One row per tenant × UTC day: mail volumes, delivery outcomes and engagement.
 -- Rates are per sent recipient; hard bounces only, as SES counts them.
 --
+-- Incremental: day
+--   messages: cast(received_at as date)
+--   events: cast(event_at as date)
+--
 -- Columns:
 --   tenant_id: The tenant.
 --   day: The UTC day: mail by arrival (received_at), events by event_at.
@@ -16,11 +20,19 @@
 --   opens: Open events, every agent class.
 --   unique_opens: Distinct message × recipient opened.
 --   human_opens: Open events classified `human`.
+--   unique_human_opens: Distinct message × recipient opened by a person (an Open classified `human`).
 --   clicks: Click events, every agent class.
 --   unique_clicks: Distinct message × recipient clicked.
 --   human_clicks: Click events classified `human`.
+--   unique_human_clicks: Distinct message × recipient clicked by a person (a Click classified `human`).
+--   unsubscribes: Subscription events (a recipient changed a topic preference or unsubscribed).
 --   bounce_rate: hard_bounces / sent; null when nothing was sent.
 --   complaint_rate: complaints / sent; null when nothing was sent.
+--   unique_open_rate_of_delivered: unique_opens / delivered; null when nothing was delivered.
+--   unique_human_open_rate_of_delivered: unique_human_opens / delivered: what mail platforms call the open
+--     rate, without machine opens (Apple Mail Privacy Protection, Gmail's image proxy, scanners).
+--   unique_click_rate_of_delivered: unique_clicks / delivered.
+--   unique_human_click_rate_of_delivered: unique_human_clicks / delivered: the click rate without scanners.
 with mail as (
     select tenant_id, cast(received_at as date) as day,
            count(*) filter (where direction = 'inbound') as inbound_messages,
@@ -41,10 +53,15 @@ activity as (
            count(distinct ses_message_id || '|' || coalesce(recipient, '')) filter (where event_type = 'Open')
                as unique_opens,
            count(*) filter (where event_type = 'Open' and agent_class = 'human') as human_opens,
+           count(distinct ses_message_id || '|' || coalesce(recipient, ''))
+               filter (where event_type = 'Open' and agent_class = 'human') as unique_human_opens,
            count(*) filter (where event_type = 'Click') as clicks,
            count(distinct ses_message_id || '|' || coalesce(recipient, '')) filter (where event_type = 'Click')
                as unique_clicks,
-           count(*) filter (where event_type = 'Click' and agent_class = 'human') as human_clicks
+           count(*) filter (where event_type = 'Click' and agent_class = 'human') as human_clicks,
+           count(distinct ses_message_id || '|' || coalesce(recipient, ''))
+               filter (where event_type = 'Click' and agent_class = 'human') as unique_human_clicks,
+           count(*) filter (where event_type = 'Subscription') as unsubscribes
     from events
     group by all
 )
@@ -61,11 +78,18 @@ select tenant_id, day,
        coalesce(a.opens, 0) as opens,
        coalesce(a.unique_opens, 0) as unique_opens,
        coalesce(a.human_opens, 0) as human_opens,
+       coalesce(a.unique_human_opens, 0) as unique_human_opens,
        coalesce(a.clicks, 0) as clicks,
        coalesce(a.unique_clicks, 0) as unique_clicks,
        coalesce(a.human_clicks, 0) as human_clicks,
+       coalesce(a.unique_human_clicks, 0) as unique_human_clicks,
+       coalesce(a.unsubscribes, 0) as unsubscribes,
        coalesce(a.hard_bounces, 0) / nullif(a.sent, 0) as bounce_rate,
-       coalesce(a.complaints, 0) / nullif(a.sent, 0) as complaint_rate
+       coalesce(a.complaints, 0) / nullif(a.sent, 0) as complaint_rate,
+       coalesce(a.unique_opens, 0) / nullif(a.delivered, 0) as unique_open_rate_of_delivered,
+       coalesce(a.unique_human_opens, 0) / nullif(a.delivered, 0) as unique_human_open_rate_of_delivered,
+       coalesce(a.unique_clicks, 0) / nullif(a.delivered, 0) as unique_click_rate_of_delivered,
+       coalesce(a.unique_human_clicks, 0) / nullif(a.delivered, 0) as unique_human_click_rate_of_delivered
 from mail m
 full outer join activity a using (tenant_id, day)
 order by tenant_id, day

@@ -1,7 +1,7 @@
 -- Per tenant over the trailing 30 days that end on the newest day in tenant_daily (the data's
 -- "today", so a rebuild of the same lake gives the same answer): hard-bounce and complaint rates
--- per sent recipient against SES's account thresholds. review / pause_risk are SES's own
--- levels (bounce 5 % / 10 %, complaint 0.1 % / 0.5 %); warning is half of review.
+-- per sent recipient against SES's account thresholds (reputation_thresholds). review / pause_risk are
+-- SES's own levels (bounce 5 % / 10 %, complaint 0.1 % / 0.5 %); warning is half of review.
 --
 -- Columns:
 --   tenant_id: The tenant (tenants with a row in tenant_daily).
@@ -29,12 +29,13 @@ totals as (
 select tenant_id, cast(window_start as date) as window_start, window_end, sent, hard_bounces, complaints,
        hard_bounces / nullif(sent, 0) as bounce_rate,
        complaints / nullif(sent, 0) as complaint_rate,
-       case when coalesce(hard_bounces / nullif(sent, 0), 0) >= 0.10
-                 or coalesce(complaints / nullif(sent, 0), 0) >= 0.005 then 'pause_risk'
-            when coalesce(hard_bounces / nullif(sent, 0), 0) >= 0.05
-                 or coalesce(complaints / nullif(sent, 0), 0) >= 0.001 then 'review'
-            when coalesce(hard_bounces / nullif(sent, 0), 0) >= 0.025
-                 or coalesce(complaints / nullif(sent, 0), 0) >= 0.0005 then 'warning'
+       case when coalesce(hard_bounces / nullif(sent, 0), 0) >= l.bounce_pause
+                 or coalesce(complaints / nullif(sent, 0), 0) >= l.complaint_pause then 'pause_risk'
+            when coalesce(hard_bounces / nullif(sent, 0), 0) >= l.bounce_review
+                 or coalesce(complaints / nullif(sent, 0), 0) >= l.complaint_review then 'review'
+            when coalesce(hard_bounces / nullif(sent, 0), 0) >= l.bounce_review * l.warning_share
+                 or coalesce(complaints / nullif(sent, 0), 0) >= l.complaint_review * l.warning_share then 'warning'
             else 'ok' end as status
 from totals
+cross join reputation_thresholds l
 order by tenant_id

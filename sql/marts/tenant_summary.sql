@@ -1,5 +1,5 @@
 -- One row per tenant: what `seslake report` prints. Volumes over all days, delivery over what was sent,
--- the trailing 30-day reputation, human opens per delivery, forwarding health and estimated cost.
+-- the trailing 30-day reputation, the unique human open rate, forwarding health and estimated cost.
 --
 -- Columns:
 --   tenant_id: The tenant (tenants with a row in tenant_daily).
@@ -9,7 +9,8 @@
 --   bounce_rate_30d: The trailing 30-day hard-bounce rate (tenant_reputation.bounce_rate).
 --   complaint_rate_30d: The trailing 30-day complaint rate (tenant_reputation.complaint_rate).
 --   reputation: The trailing 30-day status (tenant_reputation.status).
---   human_opens_per_delivery: Human opens / deliveries, all days; null when nothing was delivered.
+--   unique_human_open_rate_of_delivered: Distinct message × recipient opened by a person / deliveries, all
+--     days (the open rate mail platforms show, without machine opens); null when nothing was delivered.
 --   forwarding_silent: Whether the tenant's forwarding looks broken (forwarding_health.silent).
 --   cost_usd: The estimated SES cost over all months (tenant_costs.total_usd).
 select d.tenant_id,
@@ -19,7 +20,9 @@ select d.tenant_id,
        any_value(r.bounce_rate) as bounce_rate_30d,
        any_value(r.complaint_rate) as complaint_rate_30d,
        any_value(r.status) as reputation,
-       sum(d.human_opens) / nullif(sum(d.delivered), 0) as human_opens_per_delivery,
+       (select count(distinct e.ses_message_id || '|' || coalesce(e.recipient, '')) from events e
+        where e.tenant_id = d.tenant_id and e.event_type = 'Open' and e.agent_class = 'human')
+           / nullif(sum(d.delivered), 0) as unique_human_open_rate_of_delivered,
        any_value(f.silent) as forwarding_silent,
        (select sum(total_usd) from tenant_costs c where c.tenant_id = d.tenant_id) as cost_usd
 from tenant_daily d

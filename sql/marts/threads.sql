@@ -2,6 +2,9 @@
 -- response (first inbound message to the first outbound message after it) and whether the last
 -- word is the customer's (awaiting_reply). Times are arrival times (`received_at`).
 --
+-- Incremental: thread_id
+--   messages: thread_id
+--
 -- Columns:
 --   tenant_id: The tenant.
 --   thread_id: The thread's current id (messages.thread_id).

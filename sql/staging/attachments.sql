@@ -1,6 +1,8 @@
 -- One row per attachment of a message: a part with a file name, an attachment disposition or non-text
 -- content, described by its decoded content.
 --
+-- Incremental: date
+--
 -- Columns:
 --   tenant_id: The message's tenant.
 --   direction: The message's direction: `inbound` or `outbound`.

@@ -2,6 +2,8 @@
 -- or delivered recipients; the destination for Send, Reject and the like; for Open and Click the
 -- recipient only when the mail had exactly one.
 --
+-- Incremental: date
+--
 -- Columns:
 --   fingerprint: md5 of the event's JSON text as delivered: a dedupe key (one row per fingerprint ×
 --     recipient), not a security measure.

@@ -1,6 +1,8 @@
 -- One row per threaded message: the thread id it was given when it was threaded (messages.thread_id is
 -- the current one, read through thread_renames) and the headers an answer to it should carry.
 --
+-- Incremental: date
+--
 -- Columns:
 --   tenant_id: The message's tenant.
 --   direction: The message's direction: `inbound` or `outbound`.

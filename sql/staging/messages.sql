@@ -3,6 +3,9 @@
 -- thread. A thread joined into an older one by later mail is read through thread_renames, so every
 -- message of a conversation carries the surviving id.
 --
+-- Incremental: date
+--   thread_renames: whole
+--
 -- Columns:
 --   tenant_id: The tenant the message belongs to (registry id); attributed_by names the rule that decided.
 --   direction: `inbound` (received by SES for a tenant) or `outbound` (sent by the reply service).

@@ -1,6 +1,8 @@
 -- One row per archive object or event line that could not be used, with the stage that gave up and why:
 -- every listed mail object ends in exactly one of messages or quarantine.
 --
+-- Incremental: date
+--
 -- Columns:
 --   tenant_id: The tenant, when known; null for objects no tenant claims.
 --   source: What was being read: `inbound` or `outbound` mail, `events` files, or the live `handoff`.

@@ -1,6 +1,8 @@
 -- One row per message × address × role: every address a message names (From, To, Cc, Bcc, Reply-To)
 -- and, for inbound mail, every envelope recipient of SES's Received header.
 --
+-- Incremental: date
+--
 -- Columns:
 --   tenant_id: The message's tenant.
 --   direction: The message's direction: `inbound` or `outbound`.

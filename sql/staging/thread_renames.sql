@@ -1,6 +1,8 @@
 -- One row per thread joined into another by later mail: old_thread_id now reads thread_id (follow the
 -- renames to the end for the surviving id, as messages.thread_id does).
 --
+-- Incremental: date
+--
 -- Columns:
 --   tenant_id: The thread's tenant.
 --   old_thread_id: The id that was joined into another thread.

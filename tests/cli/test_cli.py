@@ -33,7 +33,7 @@ def test_demo_generates_materializes_and_summarizes(tmp_path):
     assert "caminos" in out and "quarantined:" in out
     assert str(tmp_path / "lake") in out
     assert list((tmp_path / "lake" / "messages").glob("tenant=caminos/date=*/inbound.parquet"))
-    assert "materializing warehouse/reporting" in out and "reputation" in out
+    assert "materializing warehouse_models (" in out and "reputation" in out
 
     report = run(["report", "--tenant", "caminos"], tmp_path)
     assert report.returncode == 0, report.stderr

@@ -22,6 +22,8 @@ from pipelines.storage.schemas import INBOUND, OUTBOUND
 from pipelines.tenants import load_registry
 from pipelines.warehouse.build import build_warehouse
 from pipelines.warehouse.models import load_models
+from pipelines.warehouse.providers import provider_of
+from pipelines.warehouse.state import BUILD_TABLE
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,9 @@ def query(path: Path, sql: str) -> list[tuple]:
 
 ANALYST_TABLES = {
     "messages", "recipients", "attachments", "quarantine", "events", "message_threads", "thread_renames",
-    "tenants", "pricing", "message_engagement", "tenant_daily", "tenant_reputation", "suppression_candidates",
-    "forwarding_health", "tenant_costs", "threads", "tenant_response_daily", "tenant_summary",
+    "tenants", "pricing", "mailbox_providers", "reputation_thresholds", "message_engagement", "tenant_daily",
+    "tenant_reputation", "suppression_candidates", "forwarding_health", "tenant_costs", "threads",
+    "tenant_response_daily", "tenant_summary", "tenant_provider_daily", "tenant_feedback_daily",
 }  # fmt: skip
 """The tables analysts query by name: a rebuild keeps every one of them."""
 
@@ -56,7 +59,8 @@ def test_the_published_file_holds_exactly_the_models_tables(built):
     build, *_ = built
     models = load_models()
     tables = {row[0] for row in query(build.path, "select table_name from information_schema.tables")}
-    assert tables == {model.name for model in models} == ANALYST_TABLES
+    assert tables - {BUILD_TABLE} == {model.name for model in models} == ANALYST_TABLES
+    assert BUILD_TABLE in tables
     assert query(build.path, "select schema_name from duckdb_schemas() where not internal") == []
     assert {"thread_id", "object_key"} <= {c.name for c in next(m for m in models if m.name == "messages").columns}
     assert build.models == [model.name for model in models]
@@ -183,6 +187,71 @@ def test_reputation_and_suppression_follow_the_events(built):
         "where event_type = 'Complaint' or (event_type = 'Bounce' and bounce_type = 'Permanent')",
     )[0][0]
     assert suppressed == hard_or_complaint > 0
+
+
+def test_per_provider_figures_equal_the_ground_truth(built):
+    """tenant_provider_daily: every tenant × day × provider row equals counts made here from the truth (each
+    outbound message's recipient, its events by day) and the provider mapping."""
+    build, *_, truth, _ = built
+    expected: dict[tuple[str, str, str], Counter] = {}
+    for message in truth:
+        if message["direction"] != "outbound":
+            continue
+        provider = provider_of(message["to"][0])
+        for day, counts in message.get("events_by_day", {}).items():
+            figures = expected.setdefault((message["tenant_id"], day, provider), Counter())
+            figures.update({k: v for k, v in counts.items() if k in ("Send", "Delivery", "Bounce", "Complaint")})
+            figures["unique_human_opens"] += counts.get("Open:human", 0) > 0
+    rows = query(
+        build.path,
+        "select tenant_id, strftime(day, '%Y-%m-%d'), provider, sent, delivered, hard_bounces + soft_bounces, "
+        "complaints, unique_human_opens from tenant_provider_daily",
+    )
+    columns = ("Send", "Delivery", "Bounce", "Complaint", "unique_human_opens")
+    actual = {(t, d, p): dict(zip(columns, figures, strict=True)) for t, d, p, *figures in rows if any(figures)}
+    wanted = {key: {c: counts.get(c, 0) for c in columns} for key, counts in expected.items()}
+    wanted = {key: figures for key, figures in wanted.items() if any(figures.values())}
+    assert {p for _, _, p in actual} >= {"Gmail", "Outlook", "Yahoo", "iCloud", "other"}
+    assert actual == wanted
+
+
+def test_unique_human_opens_and_unsubscribes_equal_the_ground_truth(built):
+    """tenant_daily's unique human opens and clicks (a message opened by a person at least once that day) and
+    Subscription events, per tenant × day, from the truth; the rates are over delivered."""
+    build, *_, truth, _ = built
+    expected: dict[tuple[str, str], Counter] = {}
+    for message in truth:
+        for day, counts in message.get("events_by_day", {}).items():
+            figures = expected.setdefault((message["tenant_id"], day), Counter())
+            figures["unique_human_opens"] += counts.get("Open:human", 0) > 0
+            figures["unique_human_clicks"] += counts.get("Click:human", 0) > 0
+            figures["unsubscribes"] += counts.get("Subscription", 0)
+    rows = query(
+        build.path,
+        "select tenant_id, strftime(day, '%Y-%m-%d'), unique_human_opens, unique_human_clicks, unsubscribes, "
+        "delivered, unique_human_open_rate_of_delivered from tenant_daily",
+    )
+    for tenant, day, opens, clicks, unsubscribes, delivered, rate in rows:
+        figures = expected.get((tenant, day), Counter())
+        assert (opens, clicks, unsubscribes) == (
+            figures["unique_human_opens"], figures["unique_human_clicks"], figures["unsubscribes"]
+        ), (tenant, day)  # fmt: skip
+        assert rate == (opens / delivered if delivered else None)
+    assert sum(r[4] for r in rows) > 0 and sum(r[2] for r in rows) > 0
+
+
+def test_bounce_subtypes_and_complaint_types_add_up(built):
+    """tenant_feedback_daily splits every bounce and complaint of the events exactly once; suppression-list
+    bounces are SES's `Suppressed` and `OnAccountSuppressionList` subtypes."""
+    build, *_, summary = built
+    by_kind = dict(query(build.path, "select kind, sum(events) from tenant_feedback_daily group by 1"))
+    assert by_kind == {"bounce": summary["by_type"]["Bounce"], "complaint": summary["by_type"]["Complaint"]}
+    flagged = query(
+        build.path,
+        "select bool_and(suppression_list = (subtype in ('Suppressed', 'OnAccountSuppressionList'))), "
+        "count(distinct subtype) from tenant_feedback_daily where kind = 'bounce'",
+    )[0]
+    assert flagged[0] is True and flagged[1] >= 2
 
 
 READER = """

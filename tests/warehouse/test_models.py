@@ -4,6 +4,7 @@ in comments, strings or CTEs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -17,6 +18,7 @@ from pipelines.warehouse.models import (
     SOURCE_CATALOG,
     SOURCES,
     Column,
+    Incremental,
     load_models,
     parse_model,
     table_references,
@@ -47,7 +49,7 @@ def test_the_shipped_models_load_staging_first_and_in_dependency_order():
     by_name = {m.name: m for m in models}
     assert by_name["messages"].sources == ("message_threads", "messages", "thread_renames")
     assert by_name["tenant_summary"].depends_on == (
-        "forwarding_health", "tenant_costs", "tenant_daily", "tenant_reputation"
+        "events", "forwarding_health", "tenant_costs", "tenant_daily", "tenant_reputation"
     )  # fmt: skip
     # tenant_costs has a CTE called `attachments`: not a read of the model attachments
     assert by_name["tenant_costs"].depends_on == ("events", "messages", "pricing")
@@ -196,3 +198,46 @@ def test_messages_carry_the_thread_id_read_through_every_rename():
         create_model(connection, messages)
         found = dict(connection.execute("select object_key, thread_id from messages").fetchall())
     assert found == {"k1": "t3", "k2": "t3", "k3": "t3", "k4": None}
+
+
+def test_the_incremental_line_is_read_and_kept_out_of_the_description():
+    text = (
+        "-- Per day.\n--\n-- Incremental: day\n--   a: cast(seen as date)\n--\n-- Columns:\n--   day: The day.\n"
+        "select cast(seen as date) as day from a"
+    )
+    model = parse_model("marts/m.sql", "mart", text)
+    assert model.description == "Per day."
+    assert model.incremental == Incremental(key="day", inputs=(("a", "cast(seen as date)"),))
+    staging = parse_model("staging/s.sql", "staging", "-- S.\n-- Incremental: date\n-- Columns:\n--   date: D.\n"
+                          "select date from source.messages join source.thread_renames using (date)")  # fmt: skip
+    assert staging.incremental.inputs == (("messages", "date"), ("thread_renames", "date"))
+    shipped = {m.name: m.incremental for m in load_models()}
+    assert shipped["messages"].whole == ("thread_renames",)
+    assert shipped["tenants"] is None and shipped["tenant_summary"] is None
+    assert shipped["tenant_daily"].expression("events") == "cast(event_at as date)"
+
+
+INCREMENTAL_HEADER = "-- A test model.\n--\n-- Incremental: {}\n--\n-- Columns:\n--   x: The x.\n--   date: The day.\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "error"),
+    [
+        ({"staging/a.sql": ("y", "select 1 as x, date from source.events")}, "the key y is not a documented column"),
+        ({"staging/a.sql": ("x", "select 1 as x, date from source.events")}, "key is the partition day date"),
+        ({"staging/a.sql": ("date", "select 1 as x, current_date as date from source.tenants")}, "not lake tables"),
+        ({"staging/a.sql": ("date\n--   events: whole", "select 1 as x, date from source.events")}, "or (only"),
+        ({"staging/a.sql": ("date\n--   recipients: date", "select 1 as x, date from source.events")},
+         "names recipients, which the model does not read"),
+        ({"staging/a.sql": ("date", "select 1 as x, date from source.events"),
+          "marts/b.sql": ("x", "select x, date from a")}, "a key expression for each model it reads"),
+        ({"staging/a.sql": ("date", "select 1 as x, date from source.events"),
+          "marts/b.sql": ("x\n--   a x", "select x, date from a")}, "not a `table: key expression` line"),
+    ],
+)  # fmt: skip
+def test_an_incremental_line_the_refresh_cannot_follow_is_an_error(tmp_path, files, error):
+    for path, (declared, sql) in files.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(INCREMENTAL_HEADER.format(declared) + sql)
+    with pytest.raises(ValueError, match=re.escape(error)):
+        load_models(tmp_path)

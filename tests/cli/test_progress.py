@@ -1,0 +1,35 @@
+"""Progress prints plain lines when not on a terminal, and rewrites one line on a terminal."""
+
+from __future__ import annotations
+
+import io
+
+from pipelines.cli.progress import Progress
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_plain_lines_every_tenth_and_at_the_end():
+    out = io.StringIO()
+    progress = Progress("parsing", 25, stream=out)
+    for _ in range(25):
+        progress.advance()
+    progress.close()
+    lines = out.getvalue().splitlines()
+    assert [line.split(" (")[0] for line in lines] == [f"parsing: {n}/25" for n in (2, 4, 6, 8, 10, 12, 14, 16, 18,
+                                                                                      20, 22, 24, 25)]  # fmt: skip
+    assert "\r" not in out.getvalue()
+
+
+def test_one_rewritten_line_on_a_terminal():
+    out = Terminal()
+    progress = Progress("replaying", 3, stream=out)
+    for name in ("a", "b", "c"):
+        progress.advance(note=name)
+    progress.close()
+    text = out.getvalue()
+    assert text.count("\r") == 3 and text.endswith("\n") and text.count("\n") == 1
+    assert "replaying: 3/3 c" in text
