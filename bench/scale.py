@@ -7,11 +7,15 @@ Both archives are generated once (seeded) and cached under the temp folder; the 
 For each archive, in this order, each step in its own child process (so its peak RSS is its own):
 
 1. full: `seslake materialize` of every day but the last (every asset, one run each);
-2. the last day's objects land (mail with its arrival times, the new event files);
-3. live 1 / live 50: the hand-off job (what `inbound_mail_sensor` launches) for 1, then 50 of the new inbound
-   messages, delivered to the reply-service stub on loopback;
-4. new day: each asset of the intraday path for the new day's partition (inbound mail, outbound mail, event
-   files, threads), then the warehouse refresh.
+2. the last day (today, so new mail's day is the current partition) arrives in two waves, mail by arrival
+   time and event files by folder hour. The morning lands, its inbound mail is handed off as SES's
+   notifications would (the live feed starts) and an intraday run takes it (untimed: it lists the bucket once,
+   because the feed began after the last listing). Then the afternoon lands and is measured:
+3. live 1 / live 50: the hand-off job (what `inbound_mail_sensor` launches) for 1, then 50 of the afternoon's
+   inbound messages, delivered to the reply-service stub on loopback; then (untimed) the afternoon's other
+   inbound messages, as SES's notifications hand off every one (feeding the arrivals index);
+4. new work: each asset of the intraday path for today's partition (inbound mail, outbound mail, event files,
+   threads), then the warehouse refresh: the steady state of a day.
 
 Printed: seconds and peak RSS of each step on both archives and the large/small ratio. The work of every
 step but `full` is the same on both, so a ratio near 1 means the step's cost follows new work, not the archive.
@@ -33,29 +37,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
-START = date(2026, 10, 1)
 SECRET = "bench-secret"
+NEW_DAY = datetime.now(UTC).date()
+"""The held-back day is today, as new mail's day is."""
+NEW_DAY_PARTS = (NEW_DAY.year, NEW_DAY.month, NEW_DAY.day)
 DAY_ASSETS = ("lake/inbound_mail", "lake/outbound_mail", "lake/ses_events", "lake/message_threads",
               "warehouse/tenant_daily")  # fmt: skip
 """One key of each asset of the intraday path; the warehouse's models are built together."""
 
 
-def generated(days: int, per_day: int, tenants: int, seed: int) -> Path:
-    """The archive of `days` days (cached): generated once per parameters."""
+def generated(days: int, per_day: int, tenants: int, seed: int, start: date) -> Path:
+    """The archive of `days` days from `start` (cached): generated once per parameters."""
     from pipelines.generator import generate_archive
 
-    folder = Path(tempfile.gettempdir()) / "seslake-scale" / f"d{days}-p{per_day}-t{tenants}-s{seed}"
+    folder = Path(tempfile.gettempdir()) / "seslake-scale" / f"d{days}-p{per_day}-t{tenants}-s{seed}-{start}"
     if not (folder / "done").exists():
         shutil.rmtree(folder, ignore_errors=True)
-        generate_archive(folder / "archive", tenants=tenants, days=days, seed=seed, start=START,
+        generate_archive(folder / "archive", tenants=tenants, days=days, seed=seed, start=start,
                          messages_per_day=per_day)  # fmt: skip
         (folder / "done").write_text("")
     return folder / "archive"
 
 
 def is_new(relative: Path, mtime: float, new_day: date) -> bool:
-    """Whether a generated file belongs to the held-back day: mail that arrived on it or later, event files of
-    that day's Firehose folder or later."""
+    """Whether a generated file belongs to the held-back day (the last one, today): mail that arrived on it,
+    event files of its Firehose folder."""
     parts = relative.parts
     if parts[0] == "events" and len(parts) >= 4:
         return date(int(parts[1]), int(parts[2]), int(parts[3])) >= new_day
@@ -81,13 +87,28 @@ def split_archive(archive: Path, source: Path, held: Path, new_day: date) -> dic
     return counts
 
 
-def land(held: Path, source: Path) -> None:
-    """The held-back day arrives: its files move into the source with their arrival times."""
+def in_first_wave(relative: Path, mtime: float) -> bool:
+    """Whether a held-back file arrives in the day's first wave (before noon UTC: mail by arrival time, event
+    files by their Firehose folder's day and hour)."""
+    parts = relative.parts
+    if parts[0] == "events" and len(parts) >= 5:
+        return (int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4])) < (*NEW_DAY_PARTS, 12)
+    return datetime.fromtimestamp(mtime, UTC).hour < 12
+
+
+def land(held: Path, source: Path, first_wave: bool) -> list[str]:
+    """One wave of the held-back day arrives: its files move into the source with their arrival times. Returns
+    the wave's inbound keys."""
+    inbound = []
     for path in sorted(held.rglob("*")):
-        if path.is_file():
-            target = source / path.relative_to(held)
+        relative = path.relative_to(held)
+        if path.is_file() and in_first_wave(relative, path.stat().st_mtime) == first_wave:
+            target = source / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
+            if relative.parts[0] == "inbound":
+                inbound.append(relative.as_posix())
+    return inbound
 
 
 def run_child(args: list[str], env: dict) -> tuple[float, float, str]:
@@ -126,6 +147,9 @@ def child_day(new_day: str) -> None:
         )  # fmt: skip
         assert result.success
         seconds[name] = time.perf_counter() - started
+        found_by = [e.materialization.metadata.get("days_found_by") for e in result.get_asset_materialization_events()]
+        if any(found_by):
+            print(f"{name}: days found by {[getattr(f, 'value', f) for f in found_by if f]}")
     print(json.dumps(seconds))
 
 
@@ -143,10 +167,7 @@ def child_live(count: int, skip: int) -> None:
     from pipelines.settings import Settings
 
     settings = Settings.from_env()
-    new_day = date.fromisoformat(os.environ["BENCH_NEW_DAY"])
-    inbound = sorted(p for p in (Path(settings.source) / settings.inbound_prefix).rglob("*")
-                     if p.is_file() and datetime.fromtimestamp(p.stat().st_mtime, UTC).date() == new_day)  # fmt: skip
-    keys = [p.relative_to(settings.source).as_posix() for p in inbound][skip : skip + count]
+    keys = Path(os.environ["BENCH_WAVE_KEYS"]).read_text().split()[skip : skip + count]
     stub = serve(0, SECRET, Path(settings.handoff_ledger).with_name(f"stub-{skip}.jsonl"))
     resources = {**defs.resources, "handoff": HandoffResource(reply_url=stub.inbound_url, reply_secret=SECRET)}
     run_config = handoff_run_config([InboundItem(object_key=key) for key in keys])
@@ -161,12 +182,12 @@ def child_live(count: int, skip: int) -> None:
     print(json.dumps({"seconds": seconds, "delivered": stub.stats()["distinct_event_ids"], "taken": len(keys)}))
 
 
-def measure(label: str, archive: Path, work: Path, new_day: date) -> dict[str, tuple[float, float]]:
+def measure(label: str, archive: Path, work: Path, start: date, new_day: date) -> dict[str, tuple[float, float]]:
     """Every step on one archive: name → (seconds, peak RSS MB)."""
     source, held = work / "source", work / "held"
     counts = split_archive(archive, source, held, new_day)
     env = {**os.environ, "SESLAKE_SOURCE": str(source), "SESLAKE_LAKE": str(work / "lake"),
-           "SESLAKE_WAREHOUSE": str(work / "warehouse.duckdb"), "SESLAKE_START_DATE": START.isoformat(),
+           "SESLAKE_WAREHOUSE": str(work / "warehouse.duckdb"), "SESLAKE_START_DATE": start.isoformat(),
            "SESLAKE_HANDOFF_LEDGER": str(work / "handoff.sqlite"), "SESLAKE_REPLY_SECRET": SECRET,
            "BENCH_NEW_DAY": new_day.isoformat()}  # fmt: skip
     env.pop("DAGSTER_HOME", None)
@@ -176,7 +197,16 @@ def measure(label: str, archive: Path, work: Path, new_day: date) -> dict[str, t
     lake_mb = sum(p.stat().st_size for p in (work / "lake").rglob("*") if p.is_file()) / 1e6
     print(f"{label}: {counts['base']} files materialized ({lake_mb:.0f} MB of lake) in {seconds:.1f} s, "
           f"peak {rss:.0f} MB; {counts['new']} files of {new_day} held back", flush=True)  # fmt: skip
-    land(held, source)
+    # the morning: its inbound mail handed off as it lands (the live feed starts), then an intraday run; this
+    # run lists the bucket once, since the feed began after the last listing
+    (work / "wave1.txt").write_text("\n".join(land(held, source, first_wave=True)))
+    run_child(
+        [sys.executable, __file__, "--child-live", "100000", "0"], {**env, "BENCH_WAVE_KEYS": str(work / "wave1.txt")}
+    )
+    run_child([sys.executable, __file__, "--child-day", new_day.isoformat()], env)
+    # the afternoon, measured: live batches, then the intraday run in steady state
+    (work / "wave2.txt").write_text("\n".join(land(held, source, first_wave=False)))
+    env = {**env, "BENCH_WAVE_KEYS": str(work / "wave2.txt")}
     for count, skip in ((1, 0), (50, 1)):
         _, rss, out = run_child([sys.executable, __file__, "--child-live", str(count), str(skip)], env)
         live = json.loads(out.strip().splitlines()[-1])
@@ -186,8 +216,14 @@ def measure(label: str, archive: Path, work: Path, new_day: date) -> dict[str, t
             "quarantined: spam, viruses, mail no tenant claims)",
             flush=True,
         )
+    # the afternoon's other inbound messages go through the live path too, as SES's notifications send every one
+    _, _, out = run_child([sys.executable, __file__, "--child-live", "100000", "51"], env)
+    others = json.loads(out.strip().splitlines()[-1])["taken"]
+    print(f"{label}: the afternoon's other inbound messages handed off: {others}", flush=True)
     _, rss, out = run_child([sys.executable, __file__, "--child-day", new_day.isoformat()], env)
-    steps = json.loads(out.strip().splitlines()[-1])
+    *notes, last = out.strip().splitlines()
+    print("\n".join(f"{label}: {note}" for note in notes if "found by" in note), flush=True)
+    steps = json.loads(last)
     for name, seconds in steps.items():
         figures[f"new day: {name}"] = (seconds, rss)
     figures["new day: all steps"] = (sum(steps.values()), rss)
@@ -212,9 +248,10 @@ def main() -> None:
     results: dict[str, dict[str, tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="seslake-scale-") as scratch:
         for label, days in (("small", args.days), ("large", args.days * args.scale)):
-            archive = generated(days, args.per_day, args.tenants, args.seed)
-            new_day = START + timedelta(days=days - 1)
-            results[label] = measure(label, archive, Path(scratch) / label, new_day)
+            new_day = NEW_DAY
+            start = new_day - timedelta(days=days - 1)
+            archive = generated(days, args.per_day, args.tenants, args.seed, start)
+            results[label] = measure(label, archive, Path(scratch) / label, start, new_day)
     small, large = results["small"], results["large"]
     print(f"\narchives: small {args.days} days, large {args.days * args.scale} days, {args.per_day} inbound "
           f"messages a day over {args.tenants} tenants (plus the answers and their events)")  # fmt: skip

@@ -68,16 +68,20 @@ class LocalStore:
         if not start.is_dir():
             return
         found: list[ObjectInfo] = []
+        root = str(self.root)
         for dirpath, dirnames, filenames in os.walk(start):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            relative = os.path.relpath(dirpath, root).replace(os.sep, "/")
+            folder = "" if relative == "." else relative + "/"
             for name in filenames:
-                if name.startswith("."):
+                key = folder + name  # keys are compared before any stat: a ranged listing stats only what it keeps
+                if (
+                    name.startswith(".")
+                    or not key.startswith(prefix)
+                    or (start_after is not None and key <= start_after)
+                ):
                     continue
-                path = Path(dirpath) / name
-                key = path.relative_to(self.root).as_posix()
-                if not key.startswith(prefix) or (start_after is not None and key <= start_after):
-                    continue
-                stat = path.stat()
+                stat = os.stat(os.path.join(dirpath, name))
                 found.append(ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC)))
         found.sort(key=lambda info: info.key)
         yield from found

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,9 +77,7 @@ def build_warehouse(
     _, cursor = lake.changes()  # taken before the files are read: a later commit is read again by a refresh
     files = LakeFiles(lake, mirror_folder(target))
     result = WarehouseBuild(path=target, mode=FULL, reason=reason)
-    building = building_path(target)
-    connection = open_building(building)
-    try:
+    with publishing(target) as connection:
         attach_sources(connection, registry)
         for table in LAKE_TABLES:
             paths = files.all_files(table)
@@ -88,12 +88,6 @@ def build_warehouse(
             result.models.append(model.name)
         write_state(connection, build_state(lake, registry, models, cursor, FULL))
         finish(connection, models, result)
-    except BaseException:
-        connection.close()
-        building.unlink(missing_ok=True)
-        raise
-    connection.close()
-    os.replace(building, target)
     result.files_downloaded = files.downloaded
     result.seconds = time.perf_counter() - started
     return result
@@ -102,6 +96,22 @@ def build_warehouse(
 def building_path(target: Path) -> Path:
     """The fresh file a build writes before it is renamed over `target`."""
     return target.with_name(f".{target.name}.building-{os.getpid()}")
+
+
+@contextmanager
+def publishing(target: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to the building file of `target` (a copy of it when one was made there first): renamed over
+    `target` when the block ends, removed when it raises (an audit that failed included)."""
+    building = building_path(target)
+    connection = open_building(building)
+    try:
+        yield connection
+    except BaseException:
+        connection.close()
+        building.unlink(missing_ok=True)
+        raise
+    connection.close()
+    os.replace(building, target)
 
 
 def open_building(building: Path) -> duckdb.DuckDBPyConnection:

@@ -22,7 +22,6 @@ result has the same tables, rows and comments as a full rebuild of the same lake
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -44,7 +43,7 @@ from pipelines.warehouse.build import (
     create_model,
     describe,
     finish,
-    open_building,
+    publishing,
 )
 from pipelines.warehouse.mirror import LakeFiles, mirror_folder
 from pipelines.warehouse.models import LAKE_TABLES, PARTITION_DAY, WHOLE, Model, load_models, model_order
@@ -90,13 +89,11 @@ def refresh_warehouse(
         result.seconds = time.perf_counter() - started
         return result
 
-    building = building_path(target)
     copy_started = time.perf_counter()
-    shutil.copyfile(target, building)
+    shutil.copyfile(target, building_path(target))
     result.copy_seconds = time.perf_counter() - copy_started
     files = LakeFiles(lake, mirror_folder(target))
-    connection = open_building(building)
-    try:
+    with publishing(target) as connection:
         attach_sources(connection, registry)
         refresher = _Refresher(connection, files, changed, {key for c in changes for key in c.files}, models)
         refresher.run()
@@ -104,12 +101,6 @@ def refresh_warehouse(
         result.models = refresher.refreshed
         result.files_read = len(refresher.files_read)
         finish(connection, models, result)
-    except BaseException:
-        connection.close()
-        building.unlink(missing_ok=True)
-        raise
-    connection.close()
-    os.replace(building, target)
     result.files_downloaded = files.downloaded
     result.seconds = time.perf_counter() - started
     return result
