@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -21,6 +22,11 @@ from pipelines.storage.objects import open_store
 
 EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 LIST_FIELDS = ("inbound_addresses", "public_addresses", "sending_domains", "configuration_sets")
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_FIRST_RESPONSE_SLA = 24 * 3600
+"""Seconds: a first answer within a day, unless the registry says otherwise."""
+_DURATION_RE = re.compile(r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>[mhd])\s*$")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 TENANT_TAG = "tenant"
 """The SES message tag whose value is the tenant id."""
 
@@ -39,6 +45,10 @@ class Tenant:
     configuration_sets: tuple[str, ...]
     extra: dict = field(default_factory=dict, compare=False)
     """Keys the registry has beyond the known ones, kept for later use."""
+    timezone: str = DEFAULT_TIMEZONE
+    """The tenant's IANA time zone (registry key `timezone`): hours and weekdays in its reports are local."""
+    first_response_sla_seconds: int = DEFAULT_FIRST_RESPONSE_SLA
+    """How soon a customer's first message should be answered (registry key `first_response_sla`)."""
 
 
 def canonical_address(address: str) -> str:
@@ -186,8 +196,34 @@ def _parse_entry(entry: object, index: int, origin: str) -> Tenant:
     for domain in lists["sending_domains"]:
         if "@" in domain or "." not in domain:
             raise TenantRegistryError(f"{where}: 'sending_domains' has an invalid domain {domain!r}")
-    extra = {k: v for k, v in entry.items() if k not in {"id", "name", *LIST_FIELDS}}
-    return Tenant(id=tenant_id, name=name.strip(), extra=extra, **lists)
+    timezone = entry.get("timezone", DEFAULT_TIMEZONE)
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise TenantRegistryError(
+            f"{where}: 'timezone' must be an IANA zone such as America/Sao_Paulo, got {timezone!r}"
+        ) from None
+    sla = _duration_seconds(entry.get("first_response_sla", DEFAULT_FIRST_RESPONSE_SLA / 3600))
+    if sla is None:
+        raise TenantRegistryError(f"{where}: 'first_response_sla' must be hours (8) or 30m / 4h / 2d, got "
+                                  f"{entry.get('first_response_sla')!r}")  # fmt: skip
+    known = {"id", "name", "timezone", "first_response_sla", *LIST_FIELDS}
+    extra = {k: v for k, v in entry.items() if k not in known}
+    return Tenant(id=tenant_id, name=name.strip(), extra=extra, timezone=timezone, first_response_sla_seconds=sla,
+                  **lists)  # fmt: skip
+
+
+def _duration_seconds(value: object) -> int | None:
+    """A number of hours, or `<n>m`, `<n>h`, `<n>d`, as whole seconds (None when it is neither, or not > 0)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = value * 3600
+    elif isinstance(value, str) and (match := _DURATION_RE.match(value)):
+        seconds = float(match["amount"]) * _UNIT_SECONDS[match["unit"]]
+    else:
+        return None
+    return int(seconds) if seconds > 0 else None
 
 
 def load_registry(location: str, endpoint_url: str | None = None) -> TenantRegistry:

@@ -16,6 +16,8 @@ tenants:
     sending_domains: [caminosdelassierras.com.ar]
     configuration_sets: [caminos-outbound]
     timezone: America/Argentina/Cordoba
+    first_response_sla: 4h
+    plan: premium
   - id: padaria
     name: Padaria Pão Quente
     inbound_addresses: [padaria@ses.omnibrein.com]
@@ -43,8 +45,17 @@ def registry():
 
 def test_registry_loads_known_and_extra_keys(registry):
     assert set(registry.tenants) == {"caminos", "padaria"}
-    assert registry.tenants["caminos"].extra == {"timezone": "America/Argentina/Cordoba"}
+    caminos, padaria = registry.tenants["caminos"], registry.tenants["padaria"]
+    assert caminos.extra == {"plan": "premium"}
+    assert (caminos.timezone, caminos.first_response_sla_seconds) == ("America/Argentina/Cordoba", 4 * 3600)
+    assert (padaria.timezone, padaria.first_response_sla_seconds) == ("UTC", 24 * 3600)
     assert registry.inbound_domains == {"ses.omnibrein.com"}
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("8", 8 * 3600), ("1.5", 5400), ("30m", 1800), ("2d", 172800)])
+def test_first_response_sla_is_hours_or_a_duration(value, seconds):
+    document = f"tenants:\n  - id: a\n    name: A\n    inbound_addresses: [a@b.com]\n    first_response_sla: {value}"
+    assert parse_registry(document).tenants["a"].first_response_sla_seconds == seconds
 
 
 @pytest.mark.parametrize(
@@ -73,6 +84,18 @@ def test_registry_loads_known_and_extra_keys(registry):
             "tenant #2 (b): inbound_addresses 'a@b.com' already belongs to tenant 'a'",
         ),
         ("tenants:\n  - just a string", "tenant #1: expected a mapping"),
+        (
+            "tenants:\n  - id: a\n    name: A\n    inbound_addresses: [a@b.com]\n    timezone: Mars/Olympus",
+            "(a): 'timezone' must be an IANA zone",
+        ),
+        (
+            "tenants:\n  - id: a\n    name: A\n    inbound_addresses: [a@b.com]\n    first_response_sla: soon",
+            "(a): 'first_response_sla' must be hours",
+        ),
+        (
+            "tenants:\n  - id: a\n    name: A\n    inbound_addresses: [a@b.com]\n    first_response_sla: 0",
+            "(a): 'first_response_sla' must be hours",
+        ),
     ],
 )
 def test_malformed_registry_names_entry_and_problem(document, expected):

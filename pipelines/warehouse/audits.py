@@ -24,6 +24,8 @@ UNIQUE_KEYS: dict[str, tuple[str, ...]] = {
     "tenant_provider_daily": ("tenant_id", "day", "provider"),
     "tenant_feedback_daily": ("tenant_id", "day", "kind", "type", "subtype"),
     "tenant_response_daily": ("tenant_id", "day"),
+    "tenant_helpdesk_daily": ("tenant_id", "day"),
+    "tenant_hourly": ("tenant_id", "weekday", "hour"),
     "tenant_reputation": ("tenant_id",),
     "tenant_summary": ("tenant_id",),
     "tenant_costs": ("tenant_id", "month"),

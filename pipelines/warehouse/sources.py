@@ -68,9 +68,11 @@ def reference_tables(registry: TenantRegistry) -> dict[str, pa.Table]:
     """The sources that are not lake tables: the registry's tenants, the SES prices, the mailbox providers by
     recipient domain and SES's reputation thresholds."""
     tenants = pa.Table.from_pylist(
-        [{"id": t.id, "name": t.name} for t in registry.tenants.values()],
-        schema=pa.schema([("id", pa.string()), ("name", pa.string())]),
-    )
+        [{"id": t.id, "name": t.name, "timezone": t.timezone,
+          "first_response_sla_seconds": t.first_response_sla_seconds} for t in registry.tenants.values()],
+        schema=pa.schema([("id", pa.string()), ("name", pa.string()), ("timezone", pa.string()),
+                          ("first_response_sla_seconds", pa.int64())]),
+    )  # fmt: skip
     providers = pa.Table.from_pylist(
         [{"domain": domain, "provider": provider} for domain, provider in sorted(MAILBOX_PROVIDERS.items())],
         schema=pa.schema([("domain", pa.string()), ("provider", pa.string())]),

@@ -8,8 +8,10 @@ import json
 import subprocess
 import sys
 from collections import Counter
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -19,7 +21,7 @@ from pipelines.mail.ingest import ingest_mime
 from pipelines.storage.lake import Lake
 from pipelines.storage.objects import LocalStore
 from pipelines.storage.schemas import INBOUND, OUTBOUND
-from pipelines.tenants import load_registry
+from pipelines.tenants import TenantRegistry, load_registry
 from pipelines.warehouse.build import build_warehouse
 from pipelines.warehouse.models import load_models
 from pipelines.warehouse.providers import provider_of
@@ -50,7 +52,8 @@ ANALYST_TABLES = {
     "messages", "recipients", "attachments", "quarantine", "events", "message_threads", "thread_renames",
     "tenants", "pricing", "mailbox_providers", "reputation_thresholds", "message_engagement", "tenant_daily",
     "tenant_reputation", "suppression_candidates", "forwarding_health", "tenant_costs", "threads",
-    "tenant_response_daily", "tenant_summary", "tenant_provider_daily", "tenant_feedback_daily",
+    "tenant_response_daily", "tenant_summary", "tenant_provider_daily", "tenant_feedback_daily", "tenant_hourly",
+    "tenant_helpdesk_daily",
 }  # fmt: skip
 """The tables analysts query by name: a rebuild keeps every one of them."""
 
@@ -252,6 +255,107 @@ def test_bounce_subtypes_and_complaint_types_add_up(built):
         "count(distinct subtype) from tenant_feedback_daily where kind = 'bounce'",
     )[0]
     assert flagged[0] is True and flagged[1] >= 2
+
+
+def _expected_helpdesk(messages: list[tuple], slas: dict[str, int]) -> dict[tuple, tuple]:
+    """tenant_helpdesk_daily computed here, message by message, from (tenant, thread, direction, received_at)."""
+    threads: dict[tuple, list] = {}
+    for tenant, thread, direction, at in messages:
+        threads.setdefault((tenant, thread), []).append((at, direction))
+    for mail in threads.values():
+        mail.sort()
+    stretches: dict[str, list] = {}  # tenant -> [(waiting since, answered at or None)]
+    resolved: Counter = Counter()
+    resolutions: dict[tuple, list] = {}
+    due: Counter = Counter()
+    breached: Counter = Counter()
+    last = max(at for *_, at in messages)
+    for (tenant, _), mail in threads.items():
+        inbound = [at for at, d in mail if d == "inbound"]
+        for i, (at, direction) in enumerate(mail):
+            if direction == "inbound" and (i == 0 or mail[i - 1][1] == "outbound"):
+                answer = next((a for a, d in mail[i + 1 :] if d == "outbound"), None)
+                stretches.setdefault(tenant, []).append((at, answer))
+        if not inbound:
+            continue
+        first = inbound[0]
+        if mail[-1][1] == "outbound":
+            day = mail[-1][0].date()
+            resolved[(tenant, day)] += 1
+            resolutions.setdefault((tenant, day), []).append((mail[-1][0] - first).total_seconds())
+        deadline = first + timedelta(seconds=slas[tenant])
+        if deadline <= last:
+            reply = next((a for a, d in mail if d == "outbound" and a >= first), None)
+            due[(tenant, deadline.date())] += 1
+            breached[(tenant, deadline.date())] += reply is None or reply > deadline
+    expected = {}
+    for tenant in {t for t, *_ in messages}:
+        days = [at.date() for t, _, _, at in messages if t == tenant]
+        day = min(days)
+        while day <= max(days):
+            end = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
+            waits = [(end - since).total_seconds() for since, answer in stretches.get(tenant, [])
+                     if since < end and (answer is None or answer >= end)]  # fmt: skip
+            hours = [w / 3600 for w in waits]
+            times = sorted(resolutions.get((tenant, day), []))
+            median = None
+            if times:
+                middle = len(times) // 2
+                median = times[middle] if len(times) % 2 else (times[middle - 1] + times[middle]) / 2
+            expected[(tenant, day)] = (
+                len(waits), sum(h < 4 for h in hours), sum(4 <= h < 24 for h in hours),
+                sum(24 <= h < 72 for h in hours), sum(h >= 72 for h in hours), max(waits, default=None),
+                resolved[(tenant, day)], median, due[(tenant, day)], breached[(tenant, day)],
+            )  # fmt: skip
+            day += timedelta(days=1)
+    return expected
+
+
+def test_helpdesk_figures_equal_a_count_made_message_by_message(small_warehouse):
+    """Backlog at each day's end by waiting time, resolutions and first-response SLA breaches, per tenant × day,
+    equal the same definitions applied here to every threaded message."""
+    messages = query(small_warehouse, "select tenant_id, thread_id, direction, received_at from messages "
+                                 "where thread_id is not null and received_at is not null")  # fmt: skip
+    slas = dict(query(small_warehouse, "select id, first_response_sla_seconds from tenants"))
+    rows = query(small_warehouse, "select * from tenant_helpdesk_daily")
+    actual = {(tenant, day): tuple(figures) for tenant, day, *figures in rows}
+    expected = _expected_helpdesk(messages, slas)
+    assert actual.keys() == expected.keys()
+    for key, figures in expected.items():
+        got = actual[key]
+        assert got[:5] == figures[:5] and got[6] == figures[6] and got[8:] == figures[8:], key
+        for mine, theirs in ((got[5], figures[5]), (got[7], figures[7])):
+            assert (mine is None and theirs is None) or abs(mine - theirs) < 1e-6, key
+    assert all(sum(r[i] for r in rows) > 0 for i in (2, 6, 8, 10, 11))  # backlog, over 3 days, resolved, due, breached
+
+
+def test_local_hours_follow_each_tenants_time_zone(built, tmp_path):
+    """tenant_hourly buckets arrivals and human opens by the weekday and hour in the tenant's own zone."""
+    build, lake, registry, *_ = built
+    zones = dict(zip(sorted(registry.tenants), ["America/Sao_Paulo", "Asia/Kolkata", "UTC"], strict=False))
+    zoned = TenantRegistry([replace(t, timezone=zones[t.id]) for t in registry.tenants.values()])
+    path = build_warehouse(lake, zoned, tmp_path / "zoned.duckdb").path
+    expected: Counter = Counter()
+    for tenant, direction, at in query(path, "select tenant_id, direction, received_at from messages "
+                                             "where received_at is not null"):  # fmt: skip
+        local = at.astimezone(ZoneInfo(zones[tenant]))
+        expected[(tenant, local.isoweekday(), local.hour, direction)] += 1
+    opens = query(path, "select distinct tenant_id, ses_message_id || '|' || coalesce(recipient, ''), event_at "
+                        "from events where event_type = 'Open' and agent_class = 'human'")  # fmt: skip
+    seen = set()
+    for tenant, delivery, at in opens:
+        local = at.astimezone(ZoneInfo(zones[tenant]))
+        key = (tenant, local.isoweekday(), local.hour)
+        if (key, delivery) not in seen:
+            seen.add((key, delivery))
+            expected[(*key, "opens")] += 1
+    rows = query(path, "select * from tenant_hourly")
+    actual: Counter = Counter()
+    for tenant, weekday, hour, inbound, outbound, opened in rows:
+        for kind, count in (("inbound", inbound), ("outbound", outbound), ("opens", opened)):
+            if count:
+                actual[(tenant, weekday, hour, kind)] = count
+    assert actual == expected and len(rows) > 24
 
 
 READER = """

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines.storage.schemas import SCHEMAS, as_read
+from pipelines.tenants import TenantRegistry
 from pipelines.warehouse.build import create_model
 from pipelines.warehouse.models import (
     LAKE_TABLES,
@@ -24,6 +25,7 @@ from pipelines.warehouse.models import (
     table_references,
 )
 from pipelines.warehouse.pricing import PRICES_USD
+from pipelines.warehouse.sources import reference_tables
 from tests.conftest import PROJECT
 
 HEADER = "-- A test model.\n--\n-- Columns:\n--   x: The x.\n"
@@ -63,12 +65,14 @@ def test_the_shipped_models_are_the_repository_sql_folder():
 
 
 def test_staging_documents_every_column_of_its_source():
-    """A column the lake (or the price list) gains must be added to its staging model and documented."""
+    """A column the lake (or a reference table: registry, prices, providers, thresholds) gains must be added to
+    its staging model and documented."""
     documented = {m.name: [c.name for c in m.columns] for m in load_models() if m.layer == "staging"}
     for table in LAKE_TABLES:
         assert set(as_read(SCHEMAS[table]).names) <= set(documented[table]), table
     assert list(PRICES_USD) == documented["pricing"]
-    assert documented["tenants"] == ["id", "name"]
+    for name, rows in reference_tables(TenantRegistry([])).items():
+        assert rows.column_names == documented[name], name
 
 
 def test_a_name_in_a_comment_is_not_a_dependency(tmp_path):
