@@ -45,6 +45,12 @@ QUERIES = {
         from tenant_response_daily
         where $tenant is null or tenant_id = $tenant
         order by tenant_id, day""",
+    "helpdesk": """
+        select tenant_id, day, backlog, waiting_under_4h, waiting_4h_to_24h, waiting_1d_to_3d, waiting_over_3d,
+               first_responses_due, first_response_sla_breaches
+        from tenant_helpdesk_daily
+        where $tenant is null or tenant_id = $tenant
+        order by tenant_id, day""",
     "forwarding": """
         select tenant_id, last_inbound_at, inbound_last_7_days, usual_gap_seconds / 3600 as usual_gap_hours,
                silent_seconds / 3600 as silent_hours, silent

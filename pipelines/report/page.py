@@ -1,7 +1,8 @@
 """The HTML report: one self-contained file (plotly.js inlined, no network fetch) with a section per tenant: key
 figures, then charts a tenant manager reads: volume and delivery over time, trailing bounce and complaint
 rates against SES's review and pause lines, unique open and click rates (people apart from machine opens), the
-breakdown by mailbox provider, first response times, forwarding health and estimated cost.
+breakdown by mailbox provider, first response times, the backlog by waiting time with first-response SLA
+breaches, forwarding health and estimated cost.
 
 Charts are drawn with Plotly: interactive (hover, zoom, hide a series) in a file that works offline, because
 the page carries plotly.js itself.
@@ -82,6 +83,7 @@ def _section(tenant: str, rows: dict[str, list[dict]]) -> str:
         _engagement(rows["daily"]),
         _providers(rows["providers"]),
         _response(rows["response"]),
+        _backlog(rows["helpdesk"]),
         _costs(rows["costs"]),
     ]
     body = "".join(f"<div class='chart'>{chart.to_html(full_html=False, include_plotlyjs=False)}</div>"
@@ -155,6 +157,18 @@ def _response(response: list[dict]) -> go.Figure:
                          ("p90_first_response_hours", "p90 first response (h)")):  # fmt: skip
         figure.add_scatter(x=days, y=[r[column] for r in response], name=name, mode="lines+markers", secondary_y=True)
     figure.update_yaxes(title_text="hours", secondary_y=True, rangemode="tozero")
+    return figure
+
+
+def _backlog(helpdesk: list[dict]) -> go.Figure:
+    figure = go.Figure(layout={**LAYOUT, "title": "Backlog at each day's end, by waiting time, and SLA breaches",
+                               "barmode": "stack"})  # fmt: skip
+    days = [r["day"] for r in helpdesk]
+    for column, name in (("waiting_under_4h", "waiting < 4 h"), ("waiting_4h_to_24h", "4–24 h"),
+                         ("waiting_1d_to_3d", "1–3 days"), ("waiting_over_3d", "> 3 days")):  # fmt: skip
+        figure.add_bar(x=days, y=[r[column] for r in helpdesk], name=name)
+    figure.add_scatter(x=days, y=[r["first_response_sla_breaches"] for r in helpdesk], name="first responses late",
+                       mode="lines+markers")  # fmt: skip
     return figure
 
 

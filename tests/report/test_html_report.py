@@ -15,7 +15,7 @@ from PIL import Image
 from pipelines.cli.main import main
 from pipelines.report.page import write_report
 
-CHARTS_PER_TENANT = 6
+CHARTS_PER_TENANT = 7
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--enable-logging=stderr",
