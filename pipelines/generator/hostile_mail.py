@@ -42,6 +42,16 @@ def _fill(unit: bytes, size: int) -> bytes:
     return unit * max(1, size // len(unit))
 
 
+def _numbered(size: int, piece: Callable[[int], bytes]) -> list[bytes]:
+    """`piece(0)`, `piece(1)`, … until together they reach `size` bytes."""
+    pieces: list[bytes] = []
+    total = 0
+    while total < size:
+        pieces.append(piece(len(pieces)))
+        total += len(pieces[-1])
+    return pieces
+
+
 def _blob(size: int) -> bytes:
     """`size` pseudo-random bytes (a sha256 chain), the same for the same size."""
     out = bytearray()
@@ -69,19 +79,13 @@ def nesting(n: int) -> bytes:
 
 def sibling_parts(n: int) -> bytes:
     """A flat multipart/mixed holding many multipart/alternative siblings (a text and an HTML leaf each)."""
-    out = [_head('multipart/mixed; boundary="top"')]
-    size, i = 0, 0
-    while size < n:
-        child = (
-            b'--top\r\nContent-Type: multipart/alternative; boundary="alt%d"\r\n\r\n'
-            b"--alt%d\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhola %d\r\n"
-            b"--alt%d\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>hola %d</p>\r\n--alt%d--\r\n"
-        ) % (i, i, i, i, i, i)
-        out.append(child)
-        size += len(child)
-        i += 1
-    out.append(b"--top--\r\n")
-    return b"".join(out)
+    child = (
+        b'--top\r\nContent-Type: multipart/alternative; boundary="alt%d"\r\n\r\n'
+        b"--alt%d\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhola %d\r\n"
+        b"--alt%d\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>hola %d</p>\r\n--alt%d--\r\n"
+    )
+    children = _numbered(n, lambda i: child % (i, i, i, i, i, i))
+    return b"".join([_head('multipart/mixed; boundary="top"'), *children, b"--top--\r\n"])
 
 
 def part_count(n: int) -> bytes:
@@ -106,17 +110,11 @@ def boundaries_closing_at_end(n: int) -> bytes:
 
 def boundaries_missing(n: int) -> bytes:
     """An unterminated multipart whose children declare boundaries that never appear."""
-    out = [_head('multipart/mixed; boundary="top"')]
-    size, i = 0, 0
-    while size < n:
-        child = (
-            b'--top\r\nContent-Type: multipart/alternative; boundary="never%d"\r\n\r\n'
-            b"text that should have been inside part %d\r\n--nearly%d\r\n"
-        ) % (i, i, i)
-        out.append(child)
-        size += len(child)
-        i += 1
-    return b"".join(out)
+    child = (
+        b'--top\r\nContent-Type: multipart/alternative; boundary="never%d"\r\n\r\n'
+        b"text that should have been inside part %d\r\n--nearly%d\r\n"
+    )
+    return b"".join([_head('multipart/mixed; boundary="top"'), *_numbered(n, lambda i: child % (i, i, i))])
 
 
 def stream_lines(n: int) -> bytes:
@@ -187,20 +185,16 @@ def header_size(n: int) -> bytes:
     then multipart children whose Content-Type parameter lists are 16 KB each."""
     top = min(n // 4, 3_000_000)
     subject = "Subject: " + "asunto " * (min(n // 8, 3_000_000) // 7)
-    out = [_head('multipart/mixed; boundary="top"' + _params(top), subject)]
-    size, i = 0, 0
-    child_params = _params(16_000)
-    while size < n - top:
-        child = (
+    child_params = _params(16_000).encode()
+    children = _numbered(
+        n - top,
+        lambda i: (
             b'--top\r\nContent-Type: multipart/alternative; boundary="a%d"' % i
-            + child_params.encode()
+            + child_params
             + b"\r\n\r\n--a%d\r\nContent-Type: text/html\r\n\r\n<p>x</p>\r\n--a%d--\r\n" % (i, i)
-        )
-        out.append(child)
-        size += len(child)
-        i += 1
-    out.append(b"--top--\r\n")
-    return b"".join(out)
+        ),
+    )
+    return b"".join([_head('multipart/mixed; boundary="top"' + _params(top), subject), *children, b"--top--\r\n"])
 
 
 _HOSTILE_CHARSETS = (
@@ -283,19 +277,13 @@ def html_nesting(n: int) -> bytes:
 def qp_siblings(n: int) -> bytes:
     """Many sibling multiparts each holding a quoted-printable text leaf, then one 8-bit part (so the
     message is not all ASCII)."""
-    out = [_head('multipart/mixed; boundary="top"')]
-    size, i = 0, 0
-    while size < n:
-        child = (
-            b'--top\r\nContent-Type: multipart/alternative; boundary="q%d"\r\n\r\n'
-            b"--q%d\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
-            b"Se=C3=B1or Mu=C3=B1oz %d\r\n--q%d--\r\n"
-        ) % (i, i, i, i)
-        out.append(child)
-        size += len(child)
-        i += 1
-    out.append("--top\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSeñor\r\n--top--\r\n".encode())
-    return b"".join(out)
+    child = (
+        b'--top\r\nContent-Type: multipart/alternative; boundary="q%d"\r\n\r\n'
+        b"--q%d\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        b"Se=C3=B1or Mu=C3=B1oz %d\r\n--q%d--\r\n"
+    )
+    last = "--top\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSeñor\r\n--top--\r\n".encode()
+    return b"".join([_head('multipart/mixed; boundary="top"'), *_numbered(n, lambda i: child % (i, i, i, i)), last])
 
 
 def ordinary(n: int) -> bytes:
