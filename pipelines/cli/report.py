@@ -6,12 +6,14 @@ tenant's own warehouse file (`pipelines.warehouse.export`)."""
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from pipelines.cli import CommandError
 from pipelines.settings import Settings
 
-REPORT_QUERY = "select * from tenant_summary where ? is null or tenant_id = ? order by tenant_id"
+FIGURE = re.compile(r"-|[0-9.,]+%?")
+"""A cell printed right-aligned: a number, a percentage, or `-` for none."""
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -57,24 +59,64 @@ def run_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def print_report(settings: Settings, tenant: str | None) -> int:
-    import duckdb
+    """The summary per tenant, then its mailbox providers, campaigns and help-desk figures (the HTML report's
+    figures, `pipelines.report.figures`, as text tables)."""
+    from pipelines.report.figures import ReportError, read_figures
 
     path = Path(settings.warehouse)
-    if not path.exists():
-        raise CommandError(f"no warehouse at {path}: run `seslake materialize` first")
-    with duckdb.connect(str(path), read_only=True) as connection:
-        rows = connection.execute(REPORT_QUERY, [tenant, tenant]).fetchall()
-    if tenant and not rows:
+    try:
+        figures = read_figures(path, tenant)
+    except ReportError as exc:
+        raise CommandError(str(exc)) from exc
+    if tenant and not figures["summary"]:
         raise CommandError(f"tenant {tenant!r} has no activity in {path}")
-
-    def pct(value: float | None) -> str:
-        return "-" if value is None else f"{value * 100:.2f}%"
-
-    print()
-    print(f"{'tenant':<16}{'inbound':>8}{'outbound':>9}{'delivered':>10}{'bounce30d':>10}{'complaint30d':>13}"
-          f"{'reputation':>12}{'open rate':>12}{'forwarding':>11}{'cost USD':>10}")  # fmt: skip
-    for name, inbound, outbound, delivered, bounce, complaint, status, opens, silent, cost in rows:
-        print(f"{name:<16}{inbound:>8}{outbound:>9}{pct(delivered):>10}{pct(bounce):>10}{pct(complaint):>13}"
-              f"{status or '-':>12}{pct(opens):>12}{'SILENT' if silent else 'ok':>11}{cost or 0:>10.2f}")  # fmt: skip
+    latest = {row["tenant_id"]: row for row in figures["helpdesk"]}  # rows are in day order: the last one stays
+    breaches: dict[str, int] = {}
+    for row in figures["helpdesk"]:
+        breaches[row["tenant_id"]] = breaches.get(row["tenant_id"], 0) + row["first_response_sla_breaches"]
+    _table(
+        "Summary (all days; bounce and complaint rates over the trailing 30 days)",
+        ["tenant", "inbound", "outbound", "delivered", "bounce30d", "complaint30d", "reputation",
+         "human opens", "forwarding", "cost USD"],
+        [[r["tenant_id"], r["inbound"], r["outbound"], _pct(r["delivered_rate"]), _pct(r["bounce_rate_30d"]),
+          _pct(r["complaint_rate_30d"]), r["reputation"] or "-", _pct(r["unique_human_open_rate_of_delivered"]),
+          "SILENT" if r["forwarding_silent"] else "ok", f"{r['cost_usd'] or 0:.2f}"] for r in figures["summary"]],
+    )  # fmt: skip
+    _table(
+        "Mailbox providers (all days; human opens = unique human opens / delivered)",
+        ["tenant", "provider", "sent", "delivered", "hard bounces", "complaints", "human opens"],
+        [[r["tenant_id"], r["provider"], r["sent"], r["delivered"], _pct(r["hard_bounce_rate_of_sent"]),
+          _pct(r["complaint_rate_of_sent"], 3), _pct(r["unique_human_open_rate_of_delivered"])]
+         for r in figures["providers"]],
+    )  # fmt: skip
+    _table(
+        "Campaigns (mail tagged `campaign`, all days)",
+        ["tenant", "campaign", "first day", "sent", "delivered", "human opens", "human clicks", "unsubscribes"],
+        [[r["tenant_id"], r["campaign"], f"{r['first_day']:%Y-%m-%d}", r["sent"], r["delivered"],
+          _pct(r["unique_human_open_rate_of_delivered"]), _pct(r["unique_human_click_rate_of_delivered"]),
+          r["unsubscribes"]] for r in figures["campaigns"]],
+    )  # fmt: skip
+    _table(
+        "Help desk (backlog at the end of the latest day; late first responses over all days)",
+        ["tenant", "day", "backlog", "waiting > 3 days", "late first responses"],
+        [[t, f"{r['day']:%Y-%m-%d}", r["backlog"], r["waiting_over_3d"], breaches[t]] for t, r in latest.items()],
+    )  # fmt: skip
     print(f"warehouse: {path}")
     return 0
+
+
+def _table(title: str, headers: list[str], rows: list[list[object]]) -> None:
+    """Print a titled table: text columns left-aligned, figures right-aligned, each as wide as it needs."""
+    print(f"\n{title}")
+    if not rows:
+        print("  (none)")
+        return
+    cells = [headers, *([str(value) for value in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    text = [any(FIGURE.fullmatch(row[i]) is None for row in cells[1:]) for i in range(len(headers))]
+    for row in cells:
+        print("  " + "  ".join(v.ljust(w) if t else v.rjust(w) for v, w, t in zip(row, widths, text, strict=True)))
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value * 100:.{digits}f}%"

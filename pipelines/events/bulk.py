@@ -32,6 +32,7 @@ import pyarrow as pa
 from pipelines.events.lines import LINE_WHITESPACE, MAX_LINE_BYTES
 from pipelines.events.normalize import (
     APPLE_PROXY_NETWORK,
+    CAMPAIGN_TAG,
     DETAIL_KEYS,
     EVENT_TYPES,
     SCANNER_AGENT_MARKERS,
@@ -40,7 +41,7 @@ from pipelines.events.normalize import (
 )
 from pipelines.tenants import TenantRegistry
 
-TAGS_READ = (*TENANT_TAGS, "ses:configuration-set", "ses:from-domain")
+TAGS_READ = (*TENANT_TAGS, "ses:configuration-set", "ses:from-domain", CAMPAIGN_TAG)
 """The message tags the bulk path reads. They are read by name: json_transform builds a map of
 every tag several times more slowly than the rest of the line together."""
 _RECIPIENTS = [{"emailAddress": "VARCHAR", "diagnosticCode": "VARCHAR"}]
@@ -173,6 +174,7 @@ select
     sent_at,
     {_tag("ses:configuration-set")} as configuration_set,
     {_tag("ses:from-domain")} as from_domain,
+    {_tag(CAMPAIGN_TAG)} as campaign,
     d.bounceType as bounce_type,
     d.bounceSubType as bounce_subtype,
     d.complaintFeedbackType as complaint_feedback_type,
@@ -220,7 +222,7 @@ select
     case when f.event_type in ('Bounce', 'Complaint', 'DeliveryDelay')
          then nullif(lower(coalesce(rcpt.emailAddress, '')), '')
          else lower(rcpt.emailAddress) end as recipient,
-    f.event_at, f.sent_at, f.configuration_set, f.from_domain, f.bounce_type, f.bounce_subtype,
+    f.event_at, f.sent_at, f.configuration_set, f.from_domain, f.campaign, f.bounce_type, f.bounce_subtype,
     rcpt.diagnosticCode as diagnostic_code,
     f.complaint_feedback_type, f.delay_type, f.link, f.link_tags, f.ip, f.user_agent, f.agent_class, f.feedback_id,
     f.source_key, f.line_number::bigint as line_number, f.event_at::date as _day

@@ -49,6 +49,9 @@ DETAIL_KEYS = {
 }  # fmt: skip
 TENANT_TAGS = (TENANT_TAG, "tenant_id", "ses:tenant-name")
 """Message tags naming the tenant, in order of preference."""
+CAMPAIGN_TAG = "campaign"
+"""The message tag a tenant sets (SES v2 `EmailTags`, or `X-SES-MESSAGE-TAGS`) to name a campaign; its first
+value is each event's `campaign`."""
 
 APPLE_PROXY_NETWORK = ipaddress.ip_network("17.0.0.0/8")
 SCANNER_NETWORKS = {
@@ -164,6 +167,7 @@ def normalize(record: object, registry: TenantRegistry | None, text: bytes | Non
         "sent_at": parse_timestamp(mail.get("timestamp")),
         "configuration_set": _first_tag(tags, "ses:configuration-set"),
         "from_domain": _first_tag(tags, "ses:from-domain"),
+        "campaign": _first_tag(tags, CAMPAIGN_TAG),
         "bounce_type": _text(detail.get("bounceType")),
         "bounce_subtype": _text(detail.get("bounceSubType")),
         "complaint_feedback_type": _text(detail.get("complaintFeedbackType")),

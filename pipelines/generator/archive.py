@@ -20,6 +20,8 @@ from pathlib import Path
 
 import orjson
 
+from pipelines.events.normalize import CAMPAIGN_TAG
+
 from . import events as ev
 from . import mime, text
 from .clients import (
@@ -900,6 +902,7 @@ class Generator:
             "direction": "outbound",
             "tenant_id": t.id,
             "kind": kind,
+            "campaign": m.tags.get(CAMPAIGN_TAG, [None])[0],
             "traits": sorted(
                 {
                     f"attribution:{built.attribution}",

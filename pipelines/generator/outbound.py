@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from dataclasses import dataclass, field
 
+from pipelines.events.normalize import CAMPAIGN_TAG
 from pipelines.threads.tracking import tracking_address
 
 from . import mime, text
@@ -36,6 +38,11 @@ _REPLY_PREFIXES = re.compile(r"^(?:(?:re|res|aw|sv|antw)\s*:\s*)+", re.IGNORECAS
 def reply_subject(subject: str) -> str:
     """`Re: ` + the subject without stacked reply prefixes (forward markers such as Fwd:/RV: stay)."""
     return "Re: " + _REPLY_PREFIXES.sub("", subject)
+
+
+def survey_campaign(send_ts: int) -> str:
+    """The campaign tag of a satisfaction survey: `csat-` and the UTC month it was sent."""
+    return "csat-" + time.strftime("%Y-%m", time.gmtime(send_ts))
 
 
 def wire_id(ses_id: str, region: str) -> str:
@@ -264,6 +271,8 @@ def build(
     elif attribution == "configuration_set" and rng.random() < 0.5:
         headers.append(("X-SES-MESSAGE-TAGS", f"kind={kind_tag}"))
         tags = {"kind": [kind_tag]}
+    if survey:  # sent through the API with EmailTags, so the tag is in the events, not the headers
+        tags[CAMPAIGN_TAG] = [survey_campaign(send_ts)]
 
     b_alt = boundary_for("python", rng, "alt")
     tp = mime.leaf(

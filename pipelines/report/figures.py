@@ -38,6 +38,20 @@ QUERIES = {
         group by all
         having sum(sent) > 0
         order by tenant_id, sent desc""",
+    "campaigns": """
+        select tenant_id, campaign, min(day) as first_day, sum(sent) as sent, sum(delivered) as delivered,
+               sum(unique_human_opens) / nullif(sum(delivered), 0) as unique_human_open_rate_of_delivered,
+               sum(unique_human_clicks) / nullif(sum(delivered), 0) as unique_human_click_rate_of_delivered,
+               sum(unsubscribes) as unsubscribes
+        from tenant_campaign_daily
+        where $tenant is null or tenant_id = $tenant
+        group by all
+        order by tenant_id, first_day, campaign""",
+    "hourly": """
+        select tenant_id, weekday, hour, inbound_messages, outbound_messages, unique_human_opens
+        from tenant_hourly
+        where $tenant is null or tenant_id = $tenant
+        order by tenant_id, weekday, hour""",
     "response": """
         select tenant_id, day, threads_opened, threads_answered,
                median_first_response_seconds / 3600 as median_first_response_hours,

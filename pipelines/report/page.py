@@ -1,8 +1,8 @@
 """The HTML report: one self-contained file (plotly.js inlined, no network fetch) with a section per tenant: key
 figures, then charts a tenant manager reads: volume and delivery over time, trailing bounce and complaint
 rates against SES's review and pause lines, unique open and click rates (people apart from machine opens), the
-breakdown by mailbox provider, first response times, the backlog by waiting time with first-response SLA
-breaches, forwarding health and estimated cost.
+breakdown by mailbox provider and by campaign, the local weekday and hour mail arrives, first response times,
+the backlog by waiting time with first-response SLA breaches, forwarding health and estimated cost.
 
 Charts are drawn with Plotly: interactive (hover, zoom, hide a series) in a file that works offline, because
 the page carries plotly.js itself.
@@ -32,6 +32,8 @@ section { border-top: 1px solid #d9e2ec; margin-top: 2rem; padding-top: 1rem; }
 .tile b { display: block; font-size: 1.3rem; } .tile span { color: #52606d; font-size: .8rem; }
 .alert { background: #ffe3e3; } .chart { margin-top: 1rem; }
 """
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+"""ISO weekdays 1–7, as tenant_hourly numbers them."""
 LAYOUT = {"height": 320, "margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "legend": {"orientation": "h"}}
 
 
@@ -82,6 +84,8 @@ def _section(tenant: str, rows: dict[str, list[dict]]) -> str:
         _reputation(rows["daily"]),
         _engagement(rows["daily"]),
         _providers(rows["providers"]),
+        _campaigns(rows["campaigns"]),
+        _local_hours(rows["hourly"]),
         _response(rows["response"]),
         _backlog(rows["helpdesk"]),
         _costs(rows["costs"]),
@@ -144,6 +148,32 @@ def _providers(providers: list[dict]) -> go.Figure:
     figure.add_bar(x=names, y=[r["unique_human_open_rate_of_delivered"] for r in providers], name="human open rate",
                    row=1, col=2)  # fmt: skip
     figure.update_yaxes(tickformat=".0%", row=1, col=2)
+    return figure
+
+
+def _campaigns(campaigns: list[dict]) -> go.Figure:
+    titles = ("Sent per campaign", "Human opens and clicks / delivered")
+    figure = make_subplots(rows=1, cols=2, subplot_titles=titles)
+    figure.update_layout(**LAYOUT)
+    names = [r["campaign"] for r in campaigns]
+    figure.add_bar(x=names, y=[r["sent"] for r in campaigns], name="sent", row=1, col=1)
+    for column, name in (("unique_human_open_rate_of_delivered", "human open rate"),
+                         ("unique_human_click_rate_of_delivered", "human click rate")):  # fmt: skip
+        figure.add_bar(x=names, y=[r[column] for r in campaigns], name=name, row=1, col=2)
+    figure.update_xaxes(type="category")
+    figure.update_yaxes(tickformat=".0%", row=1, col=2)
+    return figure
+
+
+def _local_hours(hourly: list[dict]) -> go.Figure:
+    """Inbound mail by local weekday × hour (the tenant's time zone): when customers write."""
+    counts = [[0] * 24 for _ in WEEKDAYS]
+    for r in hourly:
+        counts[r["weekday"] - 1][r["hour"]] = r["inbound_messages"]
+    figure = go.Figure(layout={**LAYOUT, "title": "Inbound mail by local weekday and hour"})
+    figure.add_heatmap(z=counts, x=list(range(24)), y=list(WEEKDAYS), colorscale="Blues", name="inbound")
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(title_text="local hour", dtick=2)
     return figure
 
 

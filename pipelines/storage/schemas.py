@@ -123,6 +123,7 @@ EVENTS = pa.schema(
         ("sent_at", _ts),
         ("configuration_set", pa.string()),
         ("from_domain", pa.string()),
+        ("campaign", pa.string()),
         ("bounce_type", pa.string()),
         ("bounce_subtype", pa.string()),
         ("diagnostic_code", pa.string()),

@@ -18,6 +18,7 @@
 --   sent_at: When SES accepted the mail (UTC).
 --   configuration_set: The `ses:configuration-set` tag; null when absent.
 --   from_domain: The `ses:from-domain` tag; null when absent.
+--   campaign: The `campaign` message tag the tenant set when sending; null when absent.
 --   bounce_type: Bounce: `Permanent` (a hard bounce), `Transient` or `Undetermined`.
 --   bounce_subtype: Bounce: SES's subtype (`General`, `NoEmail`, `MailboxFull`, …).
 --   diagnostic_code: Bounce: the receiving server's diagnostic for this recipient.
@@ -35,6 +36,6 @@
 --   date: Lake partition: the event's UTC day.
 --   tenant: Lake partition: the tenant (equals tenant_id).
 select fingerprint, event_type, ses_message_id, tenant_id, attributed_by, recipient, event_at, sent_at,
-       configuration_set, from_domain, bounce_type, bounce_subtype, diagnostic_code, complaint_feedback_type,
+       configuration_set, from_domain, campaign, bounce_type, bounce_subtype, diagnostic_code, complaint_feedback_type,
        delay_type, link, link_tags, ip, user_agent, agent_class, feedback_id, source_key, line_number, date, tenant
 from source.events

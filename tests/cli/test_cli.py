@@ -37,7 +37,13 @@ def test_demo_generates_materializes_and_summarizes(tmp_path):
 
     report = run(["report", "--tenant", "caminos"], tmp_path)
     assert report.returncode == 0, report.stderr
-    assert report.stdout.count("caminos") == 1 and str(tmp_path / "warehouse.duckdb") in report.stdout
+    assert str(tmp_path / "warehouse.duckdb") in report.stdout
+    tables = report.stdout.split("\n\n")
+    assert [t.strip().splitlines()[0].split(" (")[0] for t in tables if t.strip()][:4] == [
+        "Summary", "Mailbox providers", "Campaigns", "Help desk"
+    ]  # fmt: skip
+    rows = [line.split() for table in tables for line in table.strip("\n").splitlines()[2:] if line.startswith("  ")]
+    assert rows and {row[0] for row in rows} == {"caminos"}  # only the tenant asked for
 
     handed = re.search(r"stub: (\d+) accepted, (\d+) distinct event ids, 0 bad signatures", out)
     assert handed and int(handed[1]) == int(handed[2]) > 0, out

@@ -53,7 +53,7 @@ ANALYST_TABLES = {
     "tenants", "pricing", "mailbox_providers", "reputation_thresholds", "message_engagement", "tenant_daily",
     "tenant_reputation", "suppression_candidates", "forwarding_health", "tenant_costs", "threads",
     "tenant_response_daily", "tenant_summary", "tenant_provider_daily", "tenant_feedback_daily", "tenant_hourly",
-    "tenant_helpdesk_daily",
+    "tenant_helpdesk_daily", "tenant_campaign_daily",
 }  # fmt: skip
 """The tables analysts query by name: a rebuild keeps every one of them."""
 
@@ -215,6 +215,31 @@ def test_per_provider_figures_equal_the_ground_truth(built):
     wanted = {key: {c: counts.get(c, 0) for c in columns} for key, counts in expected.items()}
     wanted = {key: figures for key, figures in wanted.items() if any(figures.values())}
     assert {p for _, _, p in actual} >= {"Gmail", "Outlook", "Yahoo", "iCloud", "other"}
+    assert actual == wanted
+
+
+def test_per_campaign_figures_equal_the_ground_truth(built):
+    """tenant_campaign_daily: every tenant × day × campaign row equals counts made here from the truth (the
+    campaign tag each outbound message was sent with, its events by day); untagged mail has no row."""
+    build, *_, truth, _ = built
+    expected: dict[tuple[str, str, str], Counter] = {}
+    for message in truth:
+        if message["direction"] != "outbound" or message["campaign"] is None:
+            continue
+        for day, counts in message.get("events_by_day", {}).items():
+            figures = expected.setdefault((message["tenant_id"], day, message["campaign"]), Counter())
+            figures.update({k: v for k, v in counts.items() if k in ("Send", "Delivery", "Complaint", "Subscription")})
+            figures["unique_human_opens"] += counts.get("Open:human", 0) > 0
+            figures["unique_human_clicks"] += counts.get("Click:human", 0) > 0
+    rows = query(
+        build.path,
+        "select tenant_id, strftime(day, '%Y-%m-%d'), campaign, sent, delivered, complaints, unsubscribes, "
+        "unique_human_opens, unique_human_clicks from tenant_campaign_daily",
+    )
+    columns = ("Send", "Delivery", "Complaint", "Subscription", "unique_human_opens", "unique_human_clicks")
+    actual = {(t, d, c): dict(zip(columns, figures, strict=True)) for t, d, c, *figures in rows}
+    wanted = {key: {c: counts.get(c, 0) for c in columns} for key, counts in expected.items()}
+    assert actual and sum(f["Subscription"] for f in actual.values()) > 0
     assert actual == wanted
 
 
