@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.cli import CommandError
+from pipelines.cli.progress import Progress
 from pipelines.cli.report import print_report
 from pipelines.settings import Settings
 
@@ -67,6 +68,7 @@ def generate_into(dest: Path, args: argparse.Namespace) -> int:
     from pipelines.generator import generate_archive, messages_per_day_for
 
     per_day = messages_per_day_for(args.messages, args.tenants, args.days) if args.messages else None
+    progress = Progress("generating", args.tenants + 1, every=1)
     summary = generate_archive(
         dest,
         tenants=args.tenants,
@@ -75,7 +77,9 @@ def generate_into(dest: Path, args: argparse.Namespace) -> int:
         start=args.start,
         messages_per_day=per_day,
         tracking_secret=Settings.from_env().tracking_secret,
+        on_step=lambda step: progress.advance(note=step),
     )
+    progress.close()
     print(
         f"generated {summary.inbound_objects} inbound and {summary.outbound_objects} outbound messages, "
         f"{summary.event_files} event files ({summary.event_lines} lines) for {summary.tenants} tenants "
@@ -127,8 +131,11 @@ def _upload(folder: Path, settings: Settings) -> None:
 
     store = open_store(settings.source, settings.endpoint)
     files = [p for p in sorted(folder.rglob("*")) if p.is_file() and not p.relative_to(folder).parts[0].startswith("_")]
+    progress = Progress(f"uploading to {settings.source}", len(files))
     for path in files:
         store.put(path.relative_to(folder).as_posix(), path.read_bytes())
+        progress.advance()
+    progress.close()
     print(f"uploaded {len(files)} objects to {settings.source}")
 
 

@@ -14,6 +14,7 @@ import hashlib
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -1237,7 +1238,8 @@ class Generator:
         return res
 
     # ------------------------------------------------------------------ run
-    def run(self) -> GenerationSummary:
+    def run(self, on_step: Callable[[str], None] = lambda step: None) -> GenerationSummary:
+        """Generate everything; `on_step` is told each step done (`tenant <id>` once per tenant, then `events`)."""
         started = time.perf_counter()
         self.dest.mkdir(parents=True, exist_ok=True)
         specials = self.plan_specials()
@@ -1248,7 +1250,9 @@ class Generator:
                 self.render_plan(plan)
             for kind, ts in mine:
                 self.render_special(kind, ti, ts)
+            on_step(f"tenant {self.tenants[ti].id}")
         res = self.events()
+        on_step("events")
         reg = registry_yaml(self.tenants)
         self.write("tenants.yaml", reg, self.t0)
         truth = b"".join(r if isinstance(r, bytes) else orjson.dumps(r) + b"\n" for r in self.truth)
@@ -1274,16 +1278,18 @@ def generate_archive(
     start: date = date(2026, 10, 1),
     messages_per_day: int | None = None,
     tracking_secret: str = "",
+    on_step: Callable[[str], None] = lambda step: None,
 ) -> GenerationSummary:
     """Write a deterministic, realistic SES archive (inbound, outbound, events, tenants, truth) under `dest`.
 
     `messages_per_day` is inbound messages per tenant per day (default: 20-40, varying by tenant); agents'
     replies and SES events come on top. The same arguments always produce the same bytes and mtimes.
     Agents' tracking Reply-To addresses are keyed with `tracking_secret` (`Settings.tracking_secret`; ''
-    = the development key), which threading needs to honour them.
+    = the development key), which threading needs to honour them. `on_step` hears each step done: a tenant's
+    mail (`tenant <id>`, one per tenant), then `events`.
     `dest` should be empty: objects with the same keys are overwritten, nothing else is removed. Events of
     the last days (complaints, late Firehose objects) may land a few days after `start + days`.
     """
     if days < 1:
         raise ValueError("days must be >= 1")
-    return Generator(Path(dest), tenants, days, seed, start, messages_per_day, tracking_secret).run()
+    return Generator(Path(dest), tenants, days, seed, start, messages_per_day, tracking_secret).run(on_step)

@@ -33,3 +33,12 @@ def test_one_rewritten_line_on_a_terminal():
     text = out.getvalue()
     assert text.count("\r") == 3 and text.endswith("\n") and text.count("\n") == 1
     assert "replaying: 3/3 c" in text
+
+
+def test_generate_reports_each_tenant_and_the_events(tmp_path, capsys):
+    from pipelines.cli.main import main
+
+    assert main(["generate", "--dir", str(tmp_path / "bucket"), "--days", "1", "--tenants", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" (")[0] for line in lines[:3]] == [f"generating: {n}/3" for n in (1, 2, 3)]
+    assert lines[3].startswith("generated ")
