@@ -61,6 +61,8 @@ class Settings:
     warehouse: str = VARIABLES["warehouse"][1]
     start_date: date = date.fromisoformat(VARIABLES["start_date"][1])
     handoff_ledger: str = VARIABLES["handoff_ledger"][1]
+    """The hand-off ledger: a SQLite file on a local disk, or a `postgresql://user@host:port/db` URL
+    (`pipelines.handoff.ledger`)."""
     thread_state: str = ""
     """The threading state's SQLite file, on local disk (a cache of the lake, rebuilt from it when missing);
     '' = `_state/threads.sqlite` in a local lake's folder, or a file per lake URL in the system's temporary

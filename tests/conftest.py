@@ -120,3 +120,29 @@ def fuzz_settings(examples: int) -> settings:
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server on 127.0.0.1 for the session (`tests/postgres_server.py`): the URL of its
+    `postgres` database, as superuser. Skips the tests that need it when PostgreSQL is not installed
+    (`scripts/install_postgres.sh` installs it)."""
+    from tests.postgres_server import PostgresServer, find_binaries
+
+    bin_dir = find_binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/pg_ctl)")
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> str:
+    """The URL of a new, empty database on the session's server, for one test."""
+    from tests.postgres_server import create_database
+
+    return create_database(postgres_url)

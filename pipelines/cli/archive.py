@@ -210,14 +210,17 @@ def _demo_handoff(settings: Settings) -> None:
     from pipelines.definitions import defs
     from pipelines.handoff.discovery import InboundItem
     from pipelines.handoff.stub import serve
+    from pipelines.handoff.ledger import is_postgres_url
     from pipelines.orchestration.instance import project_instance
     from pipelines.orchestration.jobs import HANDOFF_ASSET
     from pipelines.orchestration.resources import HandoffResource
     from pipelines.orchestration.sensors import handoff_run_config
     from pipelines.storage.objects import open_store
+    from pipelines.settings import DEFAULT_DATA_DIR
 
     secret = settings.reply_secret or "demo-secret"
-    store_path = Path(settings.handoff_ledger).with_name("reply-stub-received.jsonl")
+    ledger = settings.handoff_ledger
+    store_path = (DEFAULT_DATA_DIR if is_postgres_url(ledger) else Path(ledger).parent) / "reply-stub-received.jsonl"
     store_path.unlink(missing_ok=True)
     stub = serve(0, secret, store_path)
     print(

@@ -65,7 +65,7 @@ def run_reply_stub(args: argparse.Namespace) -> int:
 def run_replay(args: argparse.Namespace) -> int:
     from pipelines.cli.progress import Progress
     from pipelines.handoff.delivery import deliver, record_outcome
-    from pipelines.handoff.ledger import DELIVERED, HandoffLedger
+    from pipelines.handoff.ledger import DELIVERED, HandoffLedger, is_postgres_url
     from pipelines.handoff.signing import parse_secrets
 
     settings = Settings.from_env()
@@ -73,7 +73,7 @@ def run_replay(args: argparse.Namespace) -> int:
     if not secrets:
         print("seslake: error: SESLAKE_REPLY_SECRET is not set: cannot sign the requests", file=sys.stderr)
         return 2
-    if not Path(settings.handoff_ledger).is_file():
+    if not is_postgres_url(settings.handoff_ledger) and not Path(settings.handoff_ledger).is_file():
         print(f"seslake: error: no hand-off ledger at {settings.handoff_ledger}", file=sys.stderr)
         return 2
     with HandoffLedger(settings.handoff_ledger) as ledger:

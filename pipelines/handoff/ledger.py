@@ -1,12 +1,28 @@
-"""The hand-off ledger: one SQLite row per inbound message handed to the reply service.
+"""The hand-off ledger: one database row per inbound message handed to the reply service.
 
 It is what makes the hand-off at-least-once without resending delivered mail: a message is recorded as
 `pending` with the exact signed body, then marked `delivered`, retried later, or `dead_letter`ed. Every
-method commits before it returns (WAL mode, `synchronous=FULL`), so once `record_pending` or a `mark_*`
-call has returned, that state survives a crash; only then may the caller delete the SQS message it came
-from. Several processes (the Dagster sensor, run workers, the CLI) may open the same file at once: writes
-take SQLite's write lock up front (`BEGIN IMMEDIATE`) and wait up to `busy_timeout` seconds for it. Keep
-the file on a local disk; SQLite's locking is unreliable on network filesystems.
+method commits before it returns, so once `record_pending` or a `mark_*` call has returned, that state
+survives a crash; only then may the caller delete the SQS message it came from. Several processes (the
+Dagster sensor, run workers, the CLI) may open the same ledger at once; `due(..., lease=...)` hands each
+record to one caller at a time, and a state another process settled (delivered) is never downgraded.
+
+The ledger lives in one of two databases, chosen by `HandoffLedger`'s location:
+
+* a file path: SQLite (`pipelines.handoff.ledger_sqlite`), the embedded default. WAL mode with
+  `synchronous=FULL` makes each commit durable; writes take SQLite's write lock up front (`BEGIN IMMEDIATE`)
+  and wait up to `busy_timeout` seconds for it, so every write transaction, a lease included, runs alone.
+  Keep the file on a local disk; SQLite's locking is unreliable on network filesystems.
+* a `postgresql://user@host:port/db` URL: PostgreSQL (`pipelines.handoff.ledger_postgres`), for workers on
+  several machines. A commit is durable as far as the server's `fsync` and `synchronous_commit` (both on by
+  default) make it. A write transaction locks the row it reads before changing it (`SELECT ... FOR UPDATE`),
+  and `due` with a lease takes only rows no other transaction holds (`FOR UPDATE SKIP LOCKED`) and moves
+  them `lease` ahead before committing; a lock is waited for at most `busy_timeout` seconds. The tables
+  (created when missing, under the same names as in SQLite) live in the connection's schema, the first of
+  its `search_path`.
+
+Both keep instants as the same fixed-width UTC text (compared bytewise in PostgreSQL, `collate "C"`), so
+they sort and compare in SQL like the instants they name.
 
 States:
 
@@ -23,14 +39,13 @@ causes a burst. When the next round would fall more than `max_age` (72 h, SendGr
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -41,14 +56,16 @@ RETRY_DELAYS: tuple[int, ...] = (60, 300, 900, 3600, 3 * 3600, 6 * 3600)
 """Seconds between failed rounds; the last value repeats."""
 MAX_AGE = timedelta(hours=72)
 """How long a message keeps being retried before it becomes a dead letter."""
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""Locations starting with one of these are PostgreSQL connection URLs; any other is a SQLite file."""
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 """Fixed-width UTC text: sorts and compares in SQL like the instants it names."""
 
-_SCHEMA = """
+SCHEMA = """
 create table if not exists handoffs (
-    event_id        text primary key,
-    tenant_id       text not null,
+    event_id        {text} primary key,
+    tenant_id       {text} not null,
     ses_message_id  text not null,
     object_key      text not null,
     thread_id       text,
@@ -56,12 +73,12 @@ create table if not exists handoffs (
     attempts        integer not null default 0,
     last_error      text,
     last_status     integer,
-    created_at      text not null,
-    updated_at      text not null,
-    delivered_at    text,
-    next_attempt_at text,
-    pending_since   text not null,
-    payload         blob not null
+    created_at      {text} not null,
+    updated_at      {text} not null,
+    delivered_at    {text},
+    next_attempt_at {text},
+    pending_since   {text} not null,
+    payload         {bytes} not null
 );
 create index if not exists handoffs_due on handoffs (state, next_attempt_at);
 create index if not exists handoffs_tenant on handoffs (tenant_id, state);
@@ -69,9 +86,10 @@ create index if not exists handoffs_object on handoffs (object_key);
 create table if not exists finished_objects (
     object_key  text primary key,
     outcome     text not null,
-    finished_at text not null
+    finished_at {text} not null
 );
 """
+"""The ledger's tables; each back end fills in `{text}` (text that sorts bytewise) and `{bytes}` (a blob)."""
 
 _COLUMNS = (
     "event_id, tenant_id, ses_message_id, object_key, thread_id, state, attempts, last_error, last_status, "
@@ -79,6 +97,57 @@ _COLUMNS = (
 )
 _FIELDS = tuple(name.strip() for name in _COLUMNS.split(","))
 _TIMES = ("created_at", "updated_at", "delivered_at", "next_attempt_at", "pending_since")
+
+
+class LedgerCursor(Protocol):
+    """What a statement returns: its rows, or how many rows it changed."""
+
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class LedgerDatabase(Protocol):
+    """The seam between the ledger's logic and a database: one connection, used by one thread at a time.
+
+    Statements are written once, with `?` placeholders and SQL that SQLite and PostgreSQL both accept
+    (`on conflict ... do nothing` included); a back end rewrites the placeholders when its driver needs it."""
+
+    kind: str
+    """`sqlite` or `postgresql`."""
+    lock_row: str
+    """Appended to a select whose rows the same write transaction then changes, so no other writer changes
+    them in between ('' where a write transaction already runs alone)."""
+    lock_free_rows: str
+    """Appended to `due`'s select when it leases: take only rows no other transaction holds."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> LedgerCursor: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A write transaction, committed on leaving, rolled back on an exception."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def is_postgres_url(location: str | Path) -> bool:
+    """Whether a ledger location (SESLAKE_HANDOFF_LEDGER) names a PostgreSQL database rather than a file."""
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
+def open_database(location: str | Path, busy_timeout: float) -> LedgerDatabase:
+    """A connection to the ledger at `location`, its tables created when missing."""
+    if is_postgres_url(location):
+        from pipelines.handoff.ledger_postgres import PostgresDatabase
+
+        return PostgresDatabase(str(location), SCHEMA, busy_timeout)
+    from pipelines.handoff.ledger_sqlite import SqliteDatabase
+
+    return SqliteDatabase(Path(location), SCHEMA, busy_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +175,12 @@ class HandoffRecord:
 
 
 class HandoffLedger:
-    """The ledger file at `path` (created with its folder when missing). Usable from several threads."""
+    """The ledger at `location`: a SQLite file path (created with its folder when missing) or a
+    `postgresql://` URL (its tables created when missing). Usable from several threads."""
 
     def __init__(
         self,
-        path: str | Path,
+        location: str | Path,
         *,
         retry_delays: Sequence[int] = RETRY_DELAYS,
         max_age: timedelta = MAX_AGE,
@@ -118,19 +188,15 @@ class HandoffLedger:
     ) -> None:
         if not retry_delays or min(retry_delays) <= 0:
             raise ValueError("retry_delays must be positive seconds, at least one")
-        self.path = Path(path)
+        self.location = location
+        self.path = None if is_postgres_url(location) else Path(location)
+        """The SQLite file; None for PostgreSQL."""
         self.retry_delays = tuple(retry_delays)
         self.max_age = max_age
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))  # payloads hold mail: owner only
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
-        self._db.execute("pragma journal_mode=wal")
-        self._db.execute("pragma synchronous=full")
-        with self._write() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+        self._db = open_database(location, busy_timeout)
+        self.kind = self._db.kind
+        """`sqlite` or `postgresql`: the database the location chose."""
 
     def close(self) -> None:
         with self._lock:
@@ -162,20 +228,11 @@ class HandoffLedger:
         with self._write() as db:
             db.execute(
                 "insert into handoffs (event_id, tenant_id, ses_message_id, object_key, thread_id, state, attempts, "
-                "created_at, updated_at, next_attempt_at, pending_since, payload) values (:event_id, :tenant_id, "
-                ":ses_message_id, :object_key, :thread_id, :state, 0, :now, :now, :now, :now, :payload) "
-                "on conflict (event_id) do nothing",
-                {
-                    "event_id": event_id,
-                    "tenant_id": tenant_id,
-                    "ses_message_id": ses_message_id,
-                    "object_key": object_key,
-                    "thread_id": thread_id,
-                    "state": PENDING,
-                    "now": stamp,
-                    "payload": payload,
-                },
-            )
+                "created_at, updated_at, next_attempt_at, pending_since, payload) "
+                "values (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?) on conflict (event_id) do nothing",
+                (event_id, tenant_id, ses_message_id, object_key, thread_id, PENDING, stamp, stamp, stamp, stamp,
+                 payload),
+            )  # fmt: skip
             return self._get(db, event_id)
 
     def mark_delivered(
@@ -243,7 +300,7 @@ class HandoffLedger:
             )
             return self._get(db, event_id)
 
-    def _count_attempts(self, db: sqlite3.Connection, event_id: str, attempts: int, stamp: str) -> HandoffRecord:
+    def _count_attempts(self, db: LedgerDatabase, event_id: str, attempts: int, stamp: str) -> HandoffRecord:
         """Only count attempts on a record whose state another process already settled."""
         db.execute(
             "update handoffs set attempts = attempts + ?, updated_at = ? where event_id = ?",
@@ -288,7 +345,7 @@ class HandoffLedger:
                 marks = ", ".join("?" * len(chunk))
                 for table in ("handoffs", "finished_objects"):
                     rows = self._db.execute(f"select object_key from {table} where object_key in ({marks})", chunk)
-                    found.update(key for (key,) in rows)
+                    found.update(key for (key,) in rows.fetchall())
         return found
 
     def get(self, event_id: str) -> HandoffRecord | None:
@@ -298,12 +355,13 @@ class HandoffLedger:
 
     def due(self, now: datetime | None = None, limit: int = 100, lease: timedelta | None = None) -> list[HandoffRecord]:
         """Pending records whose time has come, oldest due first. With `lease`, their next attempt is moved
-        `lease` ahead in the same transaction, so another process calling `due` does not take them too."""
+        `lease` ahead in the same transaction, so another process calling `due` does not take them too (in
+        PostgreSQL, rows another caller is leasing at that moment are skipped, not waited for)."""
         moment = now or datetime.now(UTC)
         with self._write() as db:
             rows = db.execute(
                 f"select {_COLUMNS} from handoffs where state = ? and next_attempt_at <= ? "
-                "order by next_attempt_at, event_id limit ?",
+                f"order by next_attempt_at, event_id limit ?{db.lock_free_rows if lease is not None else ''}",
                 (PENDING, _text(moment), limit),
             ).fetchall()
             records = [_record(row) for row in rows]
@@ -360,24 +418,20 @@ class HandoffLedger:
     # ----------------------------------------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, holding the write lock from its start; committed on leaving."""
-        with self._lock:
-            self._db.execute("begin immediate")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("rollback")
-                raise
-            self._db.execute("commit")
+    def _write(self) -> Iterator[LedgerDatabase]:
+        """One write transaction of this connection (see the back ends for how it excludes other writers);
+        committed on leaving."""
+        with self._lock, self._db.transaction():
+            yield self._db
 
     @staticmethod
-    def _get(db: sqlite3.Connection, event_id: str) -> HandoffRecord:
+    def _get(db: LedgerDatabase, event_id: str) -> HandoffRecord:
         return _record(db.execute(f"select {_COLUMNS} from handoffs where event_id = ?", (event_id,)).fetchone())
 
     @staticmethod
-    def _require(db: sqlite3.Connection, event_id: str) -> HandoffRecord:
-        row = db.execute(f"select {_COLUMNS} from handoffs where event_id = ?", (event_id,)).fetchone()
+    def _require(db: LedgerDatabase, event_id: str) -> HandoffRecord:
+        """The record, locked for the rest of the write transaction; KeyError when there is none."""
+        row = db.execute(f"select {_COLUMNS} from handoffs where event_id = ?{db.lock_row}", (event_id,)).fetchone()
         if row is None:
             raise KeyError(f"unknown hand-off event {event_id!r}")
         return _record(row)

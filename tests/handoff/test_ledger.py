@@ -1,4 +1,5 @@
-"""The hand-off ledger: state transitions, retry schedule, idempotence, concurrency and durability."""
+"""The hand-off ledger: state transitions, retry schedule, idempotence, concurrency and durability, each in
+SQLite and in PostgreSQL (a real server, `postgres_database` in conftest)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from pipelines.handoff.ledger import DEAD_LETTER, DELIVERED, PENDING, HandoffLedger
+from pipelines.handoff.ledger import DEAD_LETTER, DELIVERED, PENDING, HandoffLedger, is_postgres_url
 
 T0 = datetime(2026, 10, 2, 9, 0, tzinfo=UTC)
 
@@ -27,9 +29,17 @@ def _record(ledger: HandoffLedger, event_id: str, tenant: str = "caminos", now: 
     )
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty ledger's location in each database: a file path, a `postgresql://` URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "sub" / "handoff.sqlite")
+    return request.getfixturevalue("postgres_database")
+
+
 @pytest.fixture
-def ledger(tmp_path: Path):
-    with HandoffLedger(tmp_path / "sub" / "handoff.sqlite") as opened:
+def ledger(location: str):
+    with HandoffLedger(location) as opened:
         yield opened
 
 
@@ -58,8 +68,8 @@ def test_rerecording_keeps_state_and_payload(ledger: HandoffLedger) -> None:
     assert ledger.counts() == {PENDING: 0, DELIVERED: 1, DEAD_LETTER: 0}
 
 
-def test_failures_follow_the_schedule_then_dead_letter(tmp_path: Path) -> None:
-    with HandoffLedger(tmp_path / "l.sqlite", retry_delays=(60, 300), max_age=timedelta(minutes=20)) as ledger:
+def test_failures_follow_the_schedule_then_dead_letter(location: str) -> None:
+    with HandoffLedger(location, retry_delays=(60, 300), max_age=timedelta(minutes=20)) as ledger:
         _record(ledger, "e1")
         seen = []
         now = T0
@@ -74,8 +84,8 @@ def test_failures_follow_the_schedule_then_dead_letter(tmp_path: Path) -> None:
         assert record.last_error == "retry budget of 0:20:00 spent: HTTP 503"
 
 
-def test_a_late_round_does_not_burst(tmp_path: Path) -> None:
-    with HandoffLedger(tmp_path / "l.sqlite", retry_delays=(60, 300)) as ledger:
+def test_a_late_round_does_not_burst(location: str) -> None:
+    with HandoffLedger(location, retry_delays=(60, 300)) as ledger:
         _record(ledger, "e1")
         record = ledger.mark_attempt_failed("e1", error="timeout", now=T0 + timedelta(seconds=500))
 
@@ -177,14 +187,13 @@ def test_dead_letters_counts_and_reset_by_tenant_and_event(ledger: HandoffLedger
     assert ledger.mark_attempt_failed("b1", error="timeout", now=later).state == PENDING
 
 
-def test_state_survives_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "handoff.sqlite"
-    with HandoffLedger(path) as ledger:
+def test_state_survives_reopening(location: str) -> None:
+    with HandoffLedger(location) as ledger:
         _record(ledger, "e1", payload=b"exact signed bytes \xe2\x9c\x93")
         ledger.mark_attempt_failed("e1", error="HTTP 503", status=503, now=T0)
         _record(ledger, "e2")
         ledger.mark_delivered("e2", now=T0)
-    with HandoffLedger(path) as reopened:
+    with HandoffLedger(location) as reopened:
         e1, e2 = reopened.get("e1"), reopened.get("e2")
 
     assert (e1.state, e1.attempts, e1.last_error, e1.next_attempt_at) == (
@@ -195,22 +204,18 @@ def test_state_survives_reopening(tmp_path: Path) -> None:
     )
     assert e1.payload == b"exact signed bytes \xe2\x9c\x93"
     assert (e2.state, e2.delivered_at) == (DELIVERED, T0)
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("pragma journal_mode").fetchone() == ("wal",)
 
 
-def test_a_committed_state_is_visible_to_another_connection_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "handoff.sqlite"
-    with HandoffLedger(path) as writer, HandoffLedger(path) as reader:
+def test_a_committed_state_is_visible_to_another_connection_at_once(location: str) -> None:
+    with HandoffLedger(location) as writer, HandoffLedger(location) as reader:
         _record(writer, "e1")
         assert reader.get("e1").state == PENDING
         writer.mark_delivered("e1")
         assert reader.get("e1").state == DELIVERED
 
 
-def test_threads_sharing_and_racing_on_one_event(tmp_path: Path) -> None:
-    path = tmp_path / "handoff.sqlite"
-    ledgers = [HandoffLedger(path) for _ in range(4)]
+def test_threads_sharing_and_racing_on_one_event(location: str) -> None:
+    ledgers = [HandoffLedger(location) for _ in range(4)]
     barrier = threading.Barrier(len(ledgers))
 
     def race(ledger: HandoffLedger) -> None:
@@ -230,9 +235,9 @@ def test_threads_sharing_and_racing_on_one_event(tmp_path: Path) -> None:
             ledger.close()
 
 
-def _worker(path: str, prefix: str, count: int, start) -> None:
+def _worker(location: str, prefix: str, count: int, start) -> None:
     """Another process: record, then deliver or fail each event, while the parent writes too."""
-    with HandoffLedger(path) as ledger:
+    with HandoffLedger(location) as ledger:
         start.wait()
         for i in range(count):
             event_id = f"{prefix}{i}"
@@ -244,15 +249,14 @@ def _worker(path: str, prefix: str, count: int, start) -> None:
                 ledger.mark_attempt_failed(event_id, error="HTTP 503", status=503, now=T0)
 
 
-def test_two_processes_write_concurrently(tmp_path: Path) -> None:
-    path = str(tmp_path / "handoff.sqlite")
-    HandoffLedger(path).close()
+def test_two_processes_write_concurrently(location: str) -> None:
+    HandoffLedger(location).close()
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(3)
-    workers = [context.Process(target=_worker, args=(path, prefix, 150, start)) for prefix in ("p", "q")]
+    workers = [context.Process(target=_worker, args=(location, prefix, 150, start)) for prefix in ("p", "q")]
     for worker in workers:
         worker.start()
-    with HandoffLedger(path) as ledger:
+    with HandoffLedger(location) as ledger:
         start.wait(60)  # all three open, then write at the same time
         for i in range(150):
             _record(ledger, f"r{i}", tenant="r")
@@ -267,7 +271,63 @@ def test_two_processes_write_concurrently(tmp_path: Path) -> None:
     assert by_tenant["caminos"] == {PENDING: 1, DELIVERED: 0, DEAD_LETTER: 0}  # "shared", once
 
 
-def test_the_ledger_file_is_readable_by_its_owner_only(tmp_path):
+def _leaser(location: str, start, taken) -> None:
+    """Another process: lease due records a few at a time until none is left for it."""
+    mine: list[str] = []
+    with HandoffLedger(location) as ledger:
+        start.wait(60)
+        while batch := ledger.due(T0 + timedelta(minutes=1), limit=3, lease=timedelta(hours=1)):
+            mine += [record.event_id for record in batch]
+    taken.put(mine)
+
+
+def test_concurrent_leases_hand_each_record_out_exactly_once(location: str) -> None:
+    with HandoffLedger(location) as ledger:
+        for i in range(240):
+            _record(ledger, f"e{i:03}")
+    context = multiprocessing.get_context("spawn")
+    start, taken = context.Barrier(2), context.Queue()
+    workers = [context.Process(target=_leaser, args=(location, start, taken)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    handed_out = [taken.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(60)
+
+    assert [w.exitcode for w in workers] == [0, 0]
+    everything = handed_out[0] + handed_out[1]
+    assert sorted(everything) == [f"e{i:03}" for i in range(240)]  # each once: never to both workers
+    with HandoffLedger(location) as ledger:
+        assert ledger.due(T0 + timedelta(minutes=1)) == []  # all leased
+        assert len(ledger.due(T0 + timedelta(minutes=61), limit=1000)) == 240
+
+
+def test_a_path_opens_sqlite_and_a_postgresql_url_opens_postgres(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_database: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for path in ("data/handoff.sqlite", tmp_path / "other" / "ledger.db"):
+        with HandoffLedger(path) as ledger:
+            assert (ledger.kind, ledger.path) == ("sqlite", Path(path))
+            _record(ledger, "e1")
+        assert Path(path).is_file()
+    with HandoffLedger(postgres_database) as ledger:
+        assert (ledger.kind, ledger.path) == ("postgresql", None)
+        _record(ledger, "e1")
+    assert is_postgres_url(postgres_database.replace("postgresql://", "postgres://"))
+    assert not is_postgres_url("data/postgresql://x") and not is_postgres_url(Path("postgresql:/x"))
+
+
+def test_a_postgresql_url_is_never_taken_for_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(psycopg.OperationalError):
+        HandoffLedger("postgresql://nobody@127.0.0.1:1/ledger", busy_timeout=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_ledger_file_is_readable_by_its_owner_only_and_in_wal_mode(tmp_path):
     with HandoffLedger(tmp_path / "ledger.sqlite"):
         pass
     assert (tmp_path / "ledger.sqlite").stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(tmp_path / "ledger.sqlite") as raw:
+        assert raw.execute("pragma journal_mode").fetchone() == ("wal",)
