@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 
 from pipelines.cli import CommandError
-from pipelines.cli.progress import Progress
+from pipelines.cli.progress import Progress, progress_lines
 from pipelines.cli.report import print_report
 from pipelines.settings import Settings
 
@@ -168,15 +168,16 @@ def run_materialize(settings: Settings) -> int:
         started = time.perf_counter()
         span = f" ({keys[0]} … {keys[-1]})" if asset.partitions_def else ""
         print(f"materializing {name}{span} …", flush=True)
-        result = dg.materialize(
-            [*assets, *(defs.asset_checks or [])],
-            selection=dg.AssetSelection.assets(*keys_of) | dg.AssetSelection.checks_for_assets(*keys_of),
-            resources=defs.resources,
-            instance=instance,
-            tags=partition_range if asset.partitions_def else {},
-            run_config=quiet,
-            raise_on_error=False,
-        )
+        with progress_lines():
+            result = dg.materialize(
+                [*assets, *(defs.asset_checks or [])],
+                selection=dg.AssetSelection.assets(*keys_of) | dg.AssetSelection.checks_for_assets(*keys_of),
+                resources=defs.resources,
+                instance=instance,
+                tags=partition_range if asset.partitions_def else {},
+                run_config=quiet,
+                raise_on_error=False,
+            )
         checks = result.get_asset_check_evaluations()
         if not result.success:
             failed = ", ".join(c.check_name for c in checks if not c.passed)
@@ -209,14 +210,14 @@ def _demo_handoff(settings: Settings) -> None:
 
     from pipelines.definitions import defs
     from pipelines.handoff.discovery import InboundItem
-    from pipelines.handoff.stub import serve
     from pipelines.handoff.ledger import is_postgres_url
+    from pipelines.handoff.stub import serve
     from pipelines.orchestration.instance import project_instance
     from pipelines.orchestration.jobs import HANDOFF_ASSET
     from pipelines.orchestration.resources import HandoffResource
     from pipelines.orchestration.sensors import handoff_run_config
-    from pipelines.storage.objects import open_store
     from pipelines.settings import DEFAULT_DATA_DIR
+    from pipelines.storage.objects import open_store
 
     secret = settings.reply_secret or "demo-secret"
     ledger = settings.handoff_ledger

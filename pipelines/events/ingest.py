@@ -54,6 +54,7 @@ from pipelines.events.batches import LineBatch, read_batches
 from pipelines.events.bulk import normalize_batch
 from pipelines.events.lines import CORRUPT, STREAM_BREAKS, BadLine
 from pipelines.events.normalize import parse_lines
+from pipelines.progress import PROGRESS
 from pipelines.storage.lake import Lake, to_parquet_bytes
 from pipelines.storage.objects import ObjectInfo, ObjectStore
 from pipelines.storage.schemas import DAY_COLUMN, EVENTS, QUARANTINE, quarantine_row, with_day
@@ -134,9 +135,12 @@ def ingest_events(
         with ThreadPoolExecutor(max_workers=1) as reader:
             batches = read_batches(store, new_files, Path(scratch))
             upcoming = reader.submit(next, batches, None)
+            read: set[str] = set()  # a file whose lines span two batches is in both
             while (batch := upcoming.result()) is not None:
                 upcoming = reader.submit(next, batches, None)
                 failed |= _stage_batch(con, registry, batch, bad_lines)
+                read |= batch.files.keys()
+                PROGRESS.info("events: %d of %d new files read", len(read), len(new_files))
         _drop_corrupt(con, bad_lines.corrupt)
         _insert(con, "staged_quarantine", pa.Table.from_pylist(bad_lines.summaries(), schema=_QUARANTINE_WITH_DAY))
         dealt_with = [o for o in new_files if o.key not in failed]

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from pipelines.mail.rows import TABLES
 from pipelines.mail.sandbox import ParseGuard, days_to_tables, warm_up
 from pipelines.mail.selection import select_days
+from pipelines.progress import PROGRESS
 from pipelines.storage.lake import Lake, WrittenFile
 from pipelines.storage.objects import ObjectInfo, ObjectStore
 from pipelines.storage.schemas import DAY_COLUMN, INBOUND, LIVE_PART_PREFIX
@@ -113,10 +114,16 @@ def ingest_mime(
             keys = {day: covered.pop(day) for day, _ in held}
             return writer.submit(_write, lake, direction, held, keys, tenants, result)
 
-        for day, tables in day_tables:
+        for done, (day, tables) in enumerate(day_tables, start=1):
             if tenants is not None:
                 tables = {name: _only_tenants(table, tenants) for name, table in tables.items()}
+            before = result.messages + result.quarantined
             _count(result, tables)
+            if result.messages + result.quarantined > before or done == len(result.days):  # quiet on empty days
+                PROGRESS.info(
+                    "%s mail: %s parsed (day %d of %d; %d messages and %d quarantined so far)",
+                    direction, day, done, len(result.days), result.messages, result.quarantined,
+                )  # fmt: skip
             held.append((day, tables))
             if len(held) >= WRITE_DAYS or sum(_nbytes(t) for _, t in held) >= WRITE_BYTES:
                 writing, held = write_held(), []

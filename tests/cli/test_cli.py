@@ -30,6 +30,8 @@ def test_demo_generates_materializes_and_summarizes(tmp_path):
     out = done.stdout
     assert "is empty: generating a demo archive" in out
     assert "materializing lake/inbound_mail" in out
+    assert re.search(r"\n  inbound mail: \S+ parsed \(day \d+ of \d+; \d+ messages", out)
+    assert re.search(r"\n  events: (\d+) of \1 new files read", out)
     assert "caminos" in out and "quarantined:" in out
     assert str(tmp_path / "lake") in out
     assert list((tmp_path / "lake" / "messages").glob("tenant=caminos/date=*/inbound.parquet"))

@@ -42,3 +42,20 @@ def test_generate_reports_each_tenant_and_the_events(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" (")[0] for line in lines[:3]] == [f"generating: {n}/3" for n in (1, 2, 3)]
     assert lines[3].startswith("generated ")
+
+
+def test_pipeline_progress_records_print_while_the_block_runs():
+    from pipelines.cli.progress import progress_lines
+    from pipelines.progress import PROGRESS
+
+    plain, terminal = io.StringIO(), Terminal()
+    with progress_lines(plain):
+        PROGRESS.info("events: %d of %d new files read", 1, 2)
+        PROGRESS.info("events: %d of %d new files read", 2, 2)
+    PROGRESS.info("after the block: not printed")
+    assert plain.getvalue() == "  events: 1 of 2 new files read\n  events: 2 of 2 new files read\n"
+    with progress_lines(terminal):
+        PROGRESS.info("inbound mail: day %d", 1)
+        PROGRESS.info("inbound mail: day %d", 2)
+    text = terminal.getvalue()
+    assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1 and "day 2" in text
