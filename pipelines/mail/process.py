@@ -3,6 +3,13 @@
 The batch ingest and the live hand-off both reach `process_object` through `pipelines.mail.sandbox`,
 which runs it in a worker process with time and memory budgets, so a message becomes the same rows on
 either path and no object can stop the others.
+
+An object SES stored encrypted with a KMS key (`pipelines.storage.encryption`: its user metadata, read by
+the same GET as its body, says so) is decrypted right after it is read, a large one from file to file; one
+that cannot be decrypted is quarantined at stage `decrypt` with the reason (`kms_key_missing`,
+`kms_decrypt_denied`, `bad_encryption_metadata`, `decrypt_failed`; `read_failed` when KMS could not be
+reached). The KMS client is made in the process that first needs it, from the store's endpoint. A plain
+object costs nothing more.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from pipelines.mail.rows import ObjectRows, add_message_rows
 from pipelines.mime.limits import check_size
 from pipelines.mime.message import MimeLimitError, MimeParseError, ParsedMessage
 from pipelines.mime.parse import parse_message, parse_message_file
+from pipelines.storage.encryption import DecryptError, decrypt_bytes, decrypt_file, is_encrypted, kms_client
 from pipelines.storage.objects import ObjectInfo, ObjectStore
 from pipelines.storage.schemas import INBOUND, quarantine_row
 from pipelines.tenants import Attribution, TenantRegistry
@@ -24,6 +32,8 @@ from pipelines.tenants import Attribution, TenantRegistry
 LARGE_OBJECT_BYTES = 8 * 1024 * 1024
 """Objects above this are downloaded to a temporary file and parsed as a stream."""
 
+READ_FAILED = "read_failed"
+"""Quarantine reason of an object that could not be read (storage or KMS unreachable, object gone)."""
 PARSER_ERROR = "parser_error"
 """Quarantine reason of an exception in the parser (the parser's own refusals carry their reason:
 `MimeParseError.reason`)."""
@@ -56,10 +66,19 @@ def process_object(
     large = info.size > LARGE_OBJECT_BYTES
     with tempfile.TemporaryDirectory(prefix="seslake-", dir=scratch) if large else nullcontext() as tmp:
         try:
-            content = _fetch(store, info, tmp)
+            content, metadata = _fetch(store, info, tmp)
         except Exception as exc:  # noqa: BLE001 - any storage failure quarantines this object only
-            quarantine("fetch", "read_failed", f"{type(exc).__name__}: {exc}")
+            quarantine("fetch", READ_FAILED, f"{type(exc).__name__}: {exc}")
             return None
+        if is_encrypted(metadata):
+            try:
+                content = _decrypt(content, metadata, store.endpoint_url)
+            except DecryptError as exc:
+                quarantine("decrypt", exc.reason, str(exc))
+                return None
+            except Exception as exc:  # noqa: BLE001 - KMS unreachable or throttled: this object only
+                quarantine("decrypt", READ_FAILED, f"{type(exc).__name__}: {exc}")
+                return None
         if on_fetched is not None:
             on_fetched()
         try:
@@ -89,13 +108,24 @@ def exception_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(exc)).strip()
 
 
-def _fetch(store: ObjectStore, info: ObjectInfo, tmp: str | None) -> bytes | Path:
-    """The object's bytes, or for a large object a temporary file holding them."""
+def _fetch(store: ObjectStore, info: ObjectInfo, tmp: str | None) -> tuple[bytes | Path, dict[str, str]]:
+    """The object's bytes, or for a large object a temporary file holding them, and its user metadata."""
     if tmp is None:
-        return store.get(info.key)
-    path = Path(tmp) / "message.eml"
-    store.download(info.key, path)
-    return path
+        return store.get_with_metadata(info.key)
+    path = Path(tmp) / "object"
+    return path, store.download_with_metadata(info.key, path)
+
+
+def _decrypt(content: bytes | Path, metadata: dict[str, str], endpoint_url: str | None) -> bytes | Path:
+    """The message of an encrypted object: bytes from bytes, a file beside the downloaded one from a file
+    (which is removed)."""
+    kms = kms_client(endpoint_url)
+    if not isinstance(content, Path):
+        return decrypt_bytes(content, metadata, kms)
+    target = content.with_name("message.eml")
+    decrypt_file(content, target, metadata, kms)
+    content.unlink()
+    return target
 
 
 def _unattributed_detail(message: ParsedMessage) -> str:

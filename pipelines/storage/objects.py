@@ -1,7 +1,9 @@
 """Object storage: a local folder laid out like the bucket, or S3 (any endpoint, e.g. moto).
 
 Both behave the same for what seslake needs: paged listing with sizes and arrival times,
-whole-object reads, streaming downloads for big objects, and atomic whole-object writes.
+whole-object reads, streaming downloads for big objects, and atomic whole-object writes. A read can also
+return the object's user metadata (S3's `x-amz-meta-*`, e.g. the encryption metadata of
+`pipelines.storage.encryption`) from the same request; a folder's files have none.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ class ObjectStore(Protocol):
     def info(self, key: str) -> ObjectInfo | None: ...
     def get(self, key: str) -> bytes: ...
     def download(self, key: str, path: Path) -> None: ...
+    def get_with_metadata(self, key: str) -> tuple[bytes, dict[str, str]]: ...
+    def download_with_metadata(self, key: str, path: Path) -> dict[str, str]: ...
     def put(self, key: str, data: bytes) -> None: ...
     def move(self, source: str, target: str) -> bool: ...
     def delete(self, key: str) -> None: ...
@@ -130,6 +134,15 @@ class LocalStore:
         with self._path(key).open("rb") as src, path.open("wb") as dst:
             while chunk := src.read(1 << 20):
                 dst.write(chunk)
+
+    def get_with_metadata(self, key: str) -> tuple[bytes, dict[str, str]]:
+        """The file's bytes, and no user metadata (a file has none)."""
+        return self.get(key), {}
+
+    def download_with_metadata(self, key: str, path: Path) -> dict[str, str]:
+        """`download`, and no user metadata (a file has none)."""
+        self.download(key, path)
+        return {}
 
     def put(self, key: str, data: bytes) -> None:
         """Write to a temporary file beside the target, then rename: readers never see half a file."""
@@ -229,6 +242,20 @@ class S3Store:
 
     def download(self, key: str, path: Path) -> None:
         self.client.download_file(self.bucket, self.base + key, str(path))
+
+    def get_with_metadata(self, key: str) -> tuple[bytes, dict[str, str]]:
+        """The object's bytes and user metadata (keys without `x-amz-meta-`), from one GET request."""
+        response = self.client.get_object(Bucket=self.bucket, Key=self.base + key)
+        return response["Body"].read(), response.get("Metadata", {})
+
+    def download_with_metadata(self, key: str, path: Path) -> dict[str, str]:
+        """Stream the object to `path` from one GET request, a chunk at a time; its user metadata (keys
+        without `x-amz-meta-`)."""
+        response = self.client.get_object(Bucket=self.bucket, Key=self.base + key)
+        with path.open("wb") as dst:
+            for chunk in response["Body"].iter_chunks(1 << 20):
+                dst.write(chunk)
+        return response.get("Metadata", {})
 
     def put(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.base + key, Body=data)
