@@ -374,6 +374,19 @@ class HandoffLedger:
                 records = [self._get(db, r.event_id) for r in records]
         return records
 
+    def claim(self, event_id: str, lease: timedelta, now: datetime | None = None) -> bool:
+        """Take one pending record that is due, to send it now: its next attempt moves `lease` ahead, so no
+        other caller (of `claim`, or of `due` with a lease) sends it meanwhile. False when the record is
+        not pending or not due: another worker holds it, or its next round has not come."""
+        moment = now or datetime.now(UTC)
+        with self._write() as db:
+            cursor = db.execute(
+                "update handoffs set next_attempt_at = ?, updated_at = ? "
+                "where event_id = ? and state = ? and next_attempt_at <= ?",
+                (_text(moment + lease), _text(moment), event_id, PENDING, _text(moment)),
+            )
+            return cursor.rowcount == 1
+
     def dead_letters(self, tenant: str | None = None, event_id: str | None = None) -> list[HandoffRecord]:
         """Dead letters, optionally of one tenant or one event, oldest first."""
         where, params = _filters(tenant, event_id)

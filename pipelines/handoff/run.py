@@ -6,8 +6,9 @@ parse and attribute (`mail.process.process_object`),
 write its rows to the lake as part `live-<batch>` (a later batch run of the same objects replaces them,
 so the lake holds each message once), thread it against the lake (`threads.lake.thread_for`), build and
 sign the payload, record it `pending` in the ledger (durable), only then delete its SQS message, then
-POST it with quick retries; what still fails stays pending for the ledger's later rounds or becomes a
-dead letter. Bad input — a malformed notification, a missing object, mail that is not mail, mail no
+claim it in the ledger (`HandoffLedger.claim`: a lease, so when SQS hands the same message to two workers
+only one sends it) and POST it with quick retries; what still fails stays pending for the ledger's later
+rounds or becomes a dead letter. Bad input — a malformed notification, a missing object, mail that is not mail, mail no
 tenant claims, and virus-infected mail (never handed off) — lands in the lake's quarantine with the
 reason, and its SQS message is deleted once that row is written.
 """
@@ -174,6 +175,9 @@ def hand_off(
         _delete_from_queue(sqs, queue_url, [t.item])
         result.per_tenant[t.tenant_id] += 1
         if known is None or known.state == PENDING:
+            if not ledger.claim(event_id, send_lease(target)):  # another worker is sending it, or it waits
+                result.pending += 1  # for its next round: `retry_due` sends it then
+                continue
             state = send(ledger, event_id, target)
             result.delivered += state == DELIVERED
             result.dead_lettered += state == DEAD_LETTER
@@ -294,12 +298,16 @@ def send(ledger: HandoffLedger, event_id: str, target: HandoffTarget) -> str:
     return record_outcome(ledger, event_id, delivery).state
 
 
+def send_lease(target: HandoffTarget) -> timedelta:
+    """How long a worker holds a record it sends: past its quick retries and the last request's timeout."""
+    return timedelta(seconds=target.max_seconds * 2 + target.timeout)
+
+
 def retry_due(ledger: HandoffLedger, target: HandoffTarget, limit: int = 200) -> Counter:
     """Send the pending records whose next round is due; counts of the states they end in. The records
     are leased while this run sends them, so a run started meanwhile does not send them too."""
     outcomes: Counter = Counter()
-    lease = timedelta(seconds=target.max_seconds * 2 + target.timeout)
-    for record in ledger.due(limit=limit, lease=lease):
+    for record in ledger.due(limit=limit, lease=send_lease(target)):
         outcomes[send(ledger, record.event_id, target)] += 1
     return outcomes
 

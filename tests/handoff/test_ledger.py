@@ -156,6 +156,22 @@ def test_due_orders_limits_and_leases(ledger: HandoffLedger) -> None:
     assert [r.event_id for r in ledger.due(now + timedelta(minutes=5))][:2] == ["e2", "e1"]
 
 
+def test_a_claim_is_taken_once_until_its_lease_runs_out(ledger: HandoffLedger) -> None:
+    """Two workers given the same message by SQS: the first claim wins, the second is refused while the
+    lease lasts; a delivered record, or one waiting for its next round, is never claimed."""
+    _record(ledger, "e1", now=T0)
+    lease = timedelta(seconds=50)
+    assert ledger.claim("e1", lease, now=T0) is True
+    assert ledger.claim("e1", lease, now=T0 + timedelta(seconds=1)) is False
+    assert ledger.due(T0 + timedelta(seconds=1), lease=lease) == []  # nor handed out by a retry round
+    assert ledger.claim("e1", lease, now=T0 + timedelta(seconds=51)) is True  # its holder died: taken again
+    ledger.mark_attempt_failed("e1", error="HTTP 503", status=503, now=T0 + timedelta(seconds=52))
+    assert ledger.claim("e1", lease, now=T0 + timedelta(seconds=53)) is False  # waits for its next round
+    ledger.mark_delivered("e1")
+    assert ledger.claim("e1", lease, now=T0 + timedelta(days=1)) is False
+    assert ledger.claim("unknown", lease) is False
+
+
 def test_dead_letters_counts_and_reset_by_tenant_and_event(ledger: HandoffLedger) -> None:
     for event_id, tenant in [("a1", "caminos"), ("a2", "caminos"), ("b1", "casaverde"), ("b2", "casaverde")]:
         _record(ledger, event_id, tenant=tenant)

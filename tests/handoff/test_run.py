@@ -217,14 +217,16 @@ items = receive_notifications(sqs, queue_url, "inbound/", max_items=1000, second
 print("received", len(items), flush=True)
 hand_off(items, batch=batch_key(items), store=S3Store("s3://" + bucket, endpoint), inbound_prefix="inbound/",
          lake=Lake(LocalStore(lake_path)), registry=load_registry(registry_path),
-         ledger=HandoffLedger(ledger_path), target=HandoffTarget(url=url, secrets=["live-test-secret"]),
+         ledger=HandoffLedger(ledger_path),
+         target=HandoffTarget(url=url, secrets=["live-test-secret"], max_seconds=1.0, timeout=1.0),
          archive_url="s3://" + bucket, sqs=sqs, queue_url=queue_url)
 """
 
 
 def test_a_run_killed_mid_batch_loses_nothing(world, small_archive, moto_endpoint, tmp_path):
     """A process handing off the batch is killed while it is posting; the notifications it had not
-    finished come back after their visibility timeout and a second run finishes the job."""
+    finished come back after their visibility timeout and a second run finishes the job, and the record it
+    was posting is sent by the retry round once its claim (3 s with that run's budget) has run out."""
     import subprocess
     import sys
 
