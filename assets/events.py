@@ -16,6 +16,7 @@ class EventsConfig(dg.Config):
     key_prefix="lake",
     group_name="lake",
     kinds={"parquet", "s3"},
+    pool="seslake_events",  # the processed-file ledger and the event days are read, changed and rewritten whole
     description="SES sending events from the Firehose files under the events prefix: one row per event × "
     "recipient in lake table `events` (by event date), deduplicated by content fingerprint, attributed to "
     "tenants; bad lines and unattributable events in `quarantine`. Incremental through a processed-file ledger; "

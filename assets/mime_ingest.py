@@ -89,7 +89,9 @@ _common = dict(
     key_prefix="lake",
     group_name="lake",
     partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+    # a backfill is one run per day, queued and run side by side (a day writes only its own files); one run over
+    # a range of days is a run tagged with the range (README: "Running partitions concurrently")
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
     kinds={"parquet", "s3"},
 )
 

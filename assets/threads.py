@@ -18,6 +18,7 @@ class ThreadsConfig(dg.Config):
     group_name="lake",
     kinds={"parquet"},
     deps=[inbound_mail, outbound_mail],
+    pool="seslake_threads",  # one writer of the threading state and of message_threads / thread_renames at a time
     description="Every message of the lake in its conversation: lake table `message_threads` (thread_id and the "
     "In-Reply-To / References / subject an answer should carry) and `thread_renames` (threads later joined). "
     "Incremental: only the days changed since the last run are read, and only the part of the saved threading "

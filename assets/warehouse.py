@@ -107,7 +107,7 @@ types = model_column_types(MODELS)
         dg.AssetCheckSpec(a.name, asset=model_key(a.model), description=a.description, blocking=a.blocking)
         for a in AUDITS
     ],  # fmt: skip
-    pool="duckdb",
+    pool="duckdb",  # one writer of the DuckDB file at a time
     can_subset=False,
 )
 def warehouse_models(

@@ -5,6 +5,8 @@ needs none of the asset definitions."""
 import dagster as dg
 
 LAKE = dg.AssetSelection.groups("lake")
+MAIL = dg.AssetSelection.assets(dg.AssetKey(["lake", "inbound_mail"]), dg.AssetKey(["lake", "outbound_mail"]))
+"""The daily-partitioned mail assets: the only ones whose runs of different days may run side by side."""
 WAREHOUSE = dg.AssetSelection.groups("warehouse")
 HANDOFF_ASSET = dg.AssetKey(["live", "inbound_handoff"])
 HANDOFF_OP = "live__inbound_handoff"
@@ -20,6 +22,13 @@ nightly_job = dg.define_asset_job(
     "nightly_job",
     selection=LAKE | WAREHOUSE,
     description="Re-ingest yesterday completely (late objects included), then refresh and audit the warehouse.",
+)
+mail_ingest_job = dg.define_asset_job(
+    "mail_ingest_job",
+    selection=MAIL,
+    description="Inbound and outbound mail of some days into the lake. A backfill of it is one run per day (the "
+    "assets' backfill policy), queued and run side by side; one run over a range of days is a run of it tagged "
+    "dagster/asset_partition_range_start and dagster/asset_partition_range_end.",
 )
 handoff_inbound = dg.define_asset_job(
     "handoff_inbound",

@@ -195,12 +195,25 @@ class Lake:
     def recover(self, stale_after: timedelta = STALE_STAGING) -> int:
         """Finish every write that was committed but not carried out (a crash between the two), and remove
         staged files of writes that never committed once they are older than `stale_after` (a write in
-        progress elsewhere keeps its own). Returns the number of writes finished."""
+        progress elsewhere keeps its own). Returns the number of writes finished.
+
+        Runs of different days write at once (one run per day of a backfill), so a journal found here may be one
+        its writer is carrying out at this moment. Finishing it twice is harmless: a move whose staged file is
+        gone was made by the other (`ObjectStore.move` returns False), deletes of missing files do nothing, the
+        log may name the commit twice (a consumer reads those days again), and a journal removed since the
+        listing is skipped."""
         finished = 0
         for info in list(self.store.list(JOURNAL_PREFIX)):
-            if info.key.endswith(".json"):
-                self._carry_out(info.key, json.loads(self.store.get(info.key)))
-                finished += 1
+            if not info.key.endswith(".json"):
+                continue
+            try:
+                plan = json.loads(self.store.get(info.key))
+            except Exception:
+                if self.store.info(info.key) is None:  # its writer (another run) finished it since the listing
+                    continue
+                raise
+            self._carry_out(info.key, plan)
+            finished += 1
         cutoff = datetime.now(UTC) - stale_after
         for info in list(self.store.list(STAGING_PREFIX)):
             if info.last_modified < cutoff:

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import boto3
 import pytest
@@ -19,9 +17,9 @@ import pytest
 from pipelines.handoff.ledger import HandoffLedger
 from pipelines.handoff.stub import serve
 from tests.conftest import PROJECT
+from tests.dagster.daemon import BIN, Daemon, run_statuses, wait_for
 from tests.handoff.test_run import inbound_truth, notification
 
-BIN = Path(sys.executable).parent
 SECRET = "daemon-test-secret"
 
 
@@ -57,49 +55,6 @@ def setup(small_archive, moto_endpoint, s3_bucket, tmp_path):
 def dagster(env: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "dagster"), *args, "-w", "workspace.yaml"], cwd=PROJECT, env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
-
-
-UNFINISHED = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"}
-
-
-def run_statuses(env: dict) -> list[str]:
-    done = subprocess.run(
-        [sys.executable, "-c", "import dagster as dg, json; i = dg.DagsterInstance.get(); "
-         "print(json.dumps([r.status.value for r in i.get_runs()]))"],
-        env=env, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-class Daemon:
-    """`dagster-daemon run` in its own process group, stopped with SIGTERM (then killed)."""
-
-    def __init__(self, env: dict, log: Path) -> None:
-        self.log = log.open("w")
-        command = [str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"]
-        self.env = env
-        self.process = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)  # fmt: skip
-
-    def stop(self) -> None:
-        """Stop once the runs it launched have finished (they share its process group)."""
-        wait_for(lambda: not any(status in UNFINISHED for status in run_statuses(self.env)), 60)
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        self.log.close()
-
-
-def wait_for(predicate, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return predicate()
 
 
 def upload(setup: dict, rows: list[dict]) -> None:
