@@ -37,7 +37,7 @@ QUERIES = {
         where $tenant is null or tenant_id = $tenant
         group by all
         having sum(sent) > 0
-        order by tenant_id, sent desc""",
+        order by tenant_id, sent desc, provider""",
     "campaigns": """
         select tenant_id, campaign, min(day) as first_day, sum(sent) as sent, sum(delivered) as delivered,
                sum(unique_human_opens) / nullif(sum(delivered), 0) as unique_human_open_rate_of_delivered,
