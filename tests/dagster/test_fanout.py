@@ -11,7 +11,6 @@ from datetime import date, timedelta
 
 import boto3
 import dagster as dg
-import duckdb
 import pytest
 
 from pipelines.generator import generate_archive
@@ -21,6 +20,7 @@ from pipelines.orchestration.resources import ArchiveResource, LakeResource, War
 from pipelines.storage.lake import JOURNAL_PREFIX, LOG_PREFIX, STAGING_PREFIX, Lake
 from pipelines.storage.objects import open_store
 from pipelines.storage.schemas import SCHEMAS
+from tests.dagster.compare import warehouse_rows
 from tests.dagster.daemon import (
     Daemon,
     backfill_finished,
@@ -154,14 +154,7 @@ def test_lake_tables_equal_one_run(worlds, table):
 
 
 def test_warehouse_equals_one_run(worlds):
-    fanned, single = (duckdb.connect(str(worlds["warehouses"][w]), read_only=True) for w in ("fanned", "single"))
-    tables = [r[0] for r in single.execute("select table_name from information_schema.tables "
-                                           "where table_schema = 'main' and table_name not like '\\_%' escape '\\'")
-              .fetchall()]  # fmt: skip
-    assert "tenant_daily" in tables
-    for name in tables:
-        columns = [r[0] for r in single.execute(f'describe "{name}"').fetchall() if r[0] not in VOLATILE]
-        select = ", ".join(f'"{c}"' for c in columns)
-        got = sorted(map(repr, fanned.execute(f'select {select} from "{name}"').fetchall()))
-        want = sorted(map(repr, single.execute(f'select {select} from "{name}"').fetchall()))
-        assert got == want, name
+    fanned, single = (warehouse_rows(worlds["warehouses"][w], VOLATILE) for w in ("fanned", "single"))
+    assert "tenant_daily" in single
+    for name, rows in single.items():
+        assert fanned[name] == rows, name

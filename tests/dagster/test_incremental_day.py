@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from pipelines.generator import generate_archive
@@ -17,6 +16,7 @@ from pipelines.orchestration.resources import ArchiveResource, LakeResource, War
 from pipelines.storage.lake import Lake
 from pipelines.storage.objects import LocalStore
 from pipelines.storage.schemas import SCHEMAS
+from tests.dagster.compare import warehouse_rows
 
 FIRST, NEW_DAY = date(2026, 10, 1), date(2026, 10, 4)
 VOLATILE = {"threaded_at", "renamed_at", "date", "built_at"}
@@ -94,14 +94,7 @@ def test_lake_tables_equal_a_rebuild(worlds, table):
 
 
 def test_warehouse_equals_a_rebuild(worlds):
-    incremental, scratch = (duckdb.connect(str(w / "warehouse.duckdb"), read_only=True) for w in worlds)
-    tables = [r[0] for r in scratch.execute("select table_name from information_schema.tables "
-                                            "where table_schema = 'main' and table_name not like '\\_%' escape '\\'")
-              .fetchall()]  # fmt: skip
-    assert "tenant_daily" in tables
-    for name in tables:
-        columns = [r[0] for r in scratch.execute(f'describe "{name}"').fetchall() if r[0] not in VOLATILE]
-        select = ", ".join(f'"{c}"' for c in columns)
-        got = sorted(map(repr, incremental.execute(f'select {select} from "{name}"').fetchall()))
-        want = sorted(map(repr, scratch.execute(f'select {select} from "{name}"').fetchall()))
-        assert got == want, name
+    incremental, scratch = (warehouse_rows(w / "warehouse.duckdb", VOLATILE) for w in worlds)
+    assert "tenant_daily" in scratch
+    for name, rows in scratch.items():
+        assert incremental[name] == rows, name
